@@ -1,0 +1,71 @@
+// Package bridge is the FastCGI 1.0 application side: listeners, records,
+// name-value pairs, roles, multiplexed requests and streamed STDIN/STDOUT.
+// It knows nothing of configuration or Python; a Handler does the work.
+package bridge
+
+import (
+	"context"
+	"io"
+	"net"
+)
+
+// Roles of FCGI_BEGIN_REQUEST.
+const (
+	RoleResponder  uint16 = 1
+	RoleAuthorizer uint16 = 2
+	RoleFilter     uint16 = 3
+)
+
+// Protocol status of FCGI_END_REQUEST.
+const (
+	StatusRequestComplete uint8 = 0
+	StatusCantMpxConn     uint8 = 1
+	StatusOverloaded      uint8 = 2
+	StatusUnknownRole     uint8 = 3
+)
+
+// Param is one FastCGI name-value pair, as the web server sent it.
+type Param struct {
+	Name, Value string
+}
+
+// Request is one FastCGI request. Params keep arrival order and duplicates.
+type Request struct {
+	ID       uint16
+	Role     uint16
+	KeepConn bool
+	Params   []Param
+	// Stdin streams FCGI_STDIN as it arrives; io.EOF after the empty record.
+	// After an abort or a lost connection Read returns ErrAborted.
+	Stdin      io.Reader
+	RemoteAddr net.Addr // the web server's address (the connection's peer)
+	ctx        context.Context
+}
+
+// Context is cancelled on FCGI_ABORT_REQUEST, on loss of the connection
+// and when the server is force-closed.
+func (r *Request) Context() context.Context { return r.ctx }
+
+// ResponseWriter sends FCGI_STDOUT (Write) and FCGI_STDERR records.
+// Writes after an abort or a lost connection return ErrAborted.
+type ResponseWriter interface {
+	io.Writer
+	Stderr() io.Writer
+}
+
+// EndStatus is what goes into FCGI_END_REQUEST.
+type EndStatus struct {
+	AppStatus      uint32
+	ProtocolStatus uint8
+}
+
+// Handler serves one request; it runs in its own goroutine, and the bridge
+// sends the closing empty STDOUT/STDERR records and END_REQUEST after it returns.
+type Handler interface {
+	ServeFCGI(w ResponseWriter, r *Request) EndStatus
+}
+
+// HandlerFunc adapts a function to Handler.
+type HandlerFunc func(w ResponseWriter, r *Request) EndStatus
+
+func (f HandlerFunc) ServeFCGI(w ResponseWriter, r *Request) EndStatus { return f(w, r) }

@@ -1,0 +1,71 @@
+// Package pyworker runs one Python worker process (worker.py, embedded) and
+// speaks the pipe protocol with it: requests in, streamed bodies both ways
+// with per-request flow control, logs out.
+package pyworker
+
+import (
+	"errors"
+	"io"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// Sink receives one request's response as the worker produces it.
+type Sink interface {
+	// WriteHeader is called once, before any Write. block is the complete CGI
+	// header block: "Status: 200 OK\r\nName: value\r\n...\r\n" ending in a blank line.
+	WriteHeader(status int, block []byte) error
+	// Write sends body bytes; an error aborts the request in the worker.
+	Write(p []byte) error
+}
+
+// Call is one request for a worker.
+type Call struct {
+	Environ *Environ  // all string keys of the WSGI environ (CGI vars, mod_wsgi.*, wsgi.url_scheme)
+	Body    io.Reader // request body, pulled as the application reads wsgi.input; nil: empty
+	Out     Sink
+	// Log receives the request's wsgi.errors lines (and its traceback on failure);
+	// the caller puts request id and groups on it.
+	Log zerolog.Logger
+}
+
+// Result says how a call ended.
+type Result struct {
+	Status      int   // HTTP status passed to the Sink, 0 if none
+	HeadersSent bool  // WriteHeader was called
+	BytesOut    int64 // body bytes passed to the Sink
+}
+
+// Errors returned by Serve. Before headers are sent, the caller turns them into
+// a status: ErrNotFound 404, ErrApplication 500, ErrWorkerLost 502.
+var (
+	ErrNotFound    = errors.New("pyworker: script not found")
+	ErrApplication = errors.New("pyworker: application error")
+	ErrWorkerLost  = errors.New("pyworker: worker process lost")
+	ErrAborted     = errors.New("pyworker: request aborted")
+	ErrClosed      = errors.New("pyworker: worker shutting down")
+)
+
+// Environ accumulates the string part of a WSGI environ in the wire form the
+// worker decodes with one call: name NUL value NUL, repeated.
+type Environ struct{ buf []byte }
+
+// Add appends one variable. It refuses (false) an empty name or a NUL in
+// either part, which the encoding cannot carry.
+func (e *Environ) Add(name, value string) bool {
+	if name == "" || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
+		return false
+	}
+	e.buf = append(e.buf, name...)
+	e.buf = append(e.buf, 0)
+	e.buf = append(e.buf, value...)
+	e.buf = append(e.buf, 0)
+	return true
+}
+
+// Reset empties e, keeping its storage.
+func (e *Environ) Reset() { e.buf = e.buf[:0] }
+
+// Bytes is the encoded environ; valid until the next Add or Reset.
+func (e *Environ) Bytes() []byte { return e.buf }
