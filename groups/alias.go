@@ -1,0 +1,159 @@
+package groups
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+)
+
+// refRe finds $N references in a script-alias-match path.
+var refRe = regexp.MustCompile(`\$([0-9])`)
+
+// alias is one [[script-alias]] or [[script-alias-match]].
+type alias struct {
+	url       string // as configured (for the table), slashes merged
+	mount     string // SCRIPT_NAME of the mount: url without a trailing slash, "" at the root
+	needSlash bool   // url ends in "/" (not the root): "/wsgi" alone does not match "/wsgi/"
+	path      string // script file, directory, or template with $N
+	dirForm   bool   // the next URL segment names a script inside path
+	realDir   string // dirForm: path with symlinks resolved at load ("" if it did not exist)
+	re        *regexp.Regexp
+	ctx       *settings
+	where     string // FILE:LINE
+}
+
+// target is a resolved script: the file and the SCRIPT_NAME/PATH_INFO split.
+type target struct {
+	file       string
+	scriptName string
+	pathInfo   string
+	alias      *alias
+}
+
+// resolve maps path (decoded, normalised) through a; ok false: no match.
+func (a *alias) resolve(path string) (t target, ok bool, rerr *RouteError) {
+	if a.re != nil {
+		return a.resolveMatch(path)
+	}
+	if !strings.HasPrefix(path, a.mount) {
+		return t, false, nil
+	}
+	rest := path[len(a.mount):]
+	if rest == "" && a.needSlash || rest != "" && rest[0] != '/' {
+		return t, false, nil // matches only at a "/" boundary
+	}
+	t.alias = a
+	if !a.dirForm {
+		t.file, t.scriptName, t.pathInfo = a.path, a.mount, rest
+		return t, true, checkScript(t.file, "", "")
+	}
+	seg, after := rest, ""
+	if seg != "" {
+		seg = seg[1:]
+	}
+	if i := strings.IndexByte(seg, '/'); i >= 0 {
+		seg, after = seg[:i], seg[i:]
+	}
+	if seg == "" {
+		return t, true, &RouteError{404, "no script named under " + a.url + " (" + a.where + ")"}
+	}
+	t.file = filepath.Join(a.path, seg)
+	t.scriptName, t.pathInfo = a.mount+"/"+seg, after
+	return t, true, checkScript(t.file, a.path, a.realDir)
+}
+
+// resolveMatch is WSGIScriptAliasMatch: $N of the match go into the path;
+// SCRIPT_NAME is the path up to the end of the match.
+func (a *alias) resolveMatch(path string) (t target, ok bool, rerr *RouteError) {
+	m := a.re.FindStringSubmatchIndex(path)
+	if m == nil {
+		return t, false, nil
+	}
+	file := refRe.ReplaceAllStringFunc(a.path, func(ref string) string {
+		n := int(ref[1] - '0')
+		if 2*n+1 < len(m) && m[2*n] >= 0 {
+			return path[m[2*n]:m[2*n+1]]
+		}
+		return ""
+	})
+	t.alias = a
+	t.scriptName, t.pathInfo = path[:m[1]], path[m[1]:]
+	if len(t.scriptName) > 0 && t.scriptName[len(t.scriptName)-1] == '/' {
+		// a regex that eats the slash would give a SCRIPT_NAME ending in "/"
+		t.scriptName, t.pathInfo = t.scriptName[:len(t.scriptName)-1], "/"+t.pathInfo
+	}
+	if hasDotDot(file) {
+		return t, true, &RouteError{403, "script path escapes: " + file}
+	}
+	t.file = filepath.Clean(file)
+	return t, true, checkScript(t.file, "", "")
+}
+
+// checkScript requires a regular file. With dir set, the file with its
+// symlinks resolved must also stay inside dir (resolved: realDir, or now if
+// the directory did not exist at load).
+func checkScript(file, dir, realDir string) *RouteError {
+	real := file
+	if dir != "" {
+		if realDir == "" {
+			if realDir = realDirOf(dir); realDir == "" {
+				return &RouteError{404, "script directory not found: " + dir}
+			}
+		}
+		r, err := filepath.EvalSymlinks(file)
+		if err != nil {
+			return statError(file, err)
+		}
+		if !inside(r, realDir) {
+			return &RouteError{403, "script escapes its directory " + dir + ": " + file}
+		}
+		real = r
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return statError(file, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return &RouteError{404, "script is not a regular file: " + file}
+	}
+	return nil
+}
+
+// statError: missing (or a path through a file) is 404, anything else 403.
+func statError(file string, err error) *RouteError {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+		return &RouteError{404, "script not found: " + file}
+	}
+	return &RouteError{403, "script not accessible: " + err.Error()}
+}
+
+// inside reports whether path is dir or lies under it (both clean, absolute).
+func inside(path, dir string) bool {
+	if dir == "/" {
+		return strings.HasPrefix(path, "/")
+	}
+	return path == dir || strings.HasPrefix(path, dir) && path[len(dir)] == '/'
+}
+
+// hasDotDot reports a ".." segment.
+func hasDotDot(p string) bool {
+	for _, s := range strings.Split(p, "/") {
+		if s == ".." {
+			return true
+		}
+	}
+	return false
+}
+
+// realDirOf resolves symlinks of a configured directory; at request time an
+// unresolvable one (created after load) is resolved again.
+func realDirOf(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return ""
+}
