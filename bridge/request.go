@@ -1,0 +1,73 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// errAfterEnd guards against a handler that keeps a ResponseWriter after
+// returning: its records would belong to a finished, perhaps reused, id.
+var errAfterEnd = errors.New("fastcgi: write after the handler returned")
+
+// request is the bridge's state of one request; the handler sees the
+// embedded Request and the request itself as its ResponseWriter.
+type request struct {
+	Request
+	c      *conn
+	cancel context.CancelFunc
+
+	// Owned by the connection reader.
+	scan           pairScanner
+	raw            strings.Builder // PARAMS content until the empty record
+	paramsDone     bool
+	paramsDeadline time.Time
+	stdin          *stdinPipe
+
+	// Guarded by c.mu.
+	ended     bool // END_REQUEST is decided; later input is discarded
+	stdinDone bool // the empty STDIN record (or an abort) came
+
+	aborted    atomic.Bool // FCGI_ABORT_REQUEST
+	finished   atomic.Bool // the handler returned
+	wroteOut   atomic.Bool
+	stderrUsed atomic.Bool
+}
+
+func (r *request) Write(p []byte) (int, error) {
+	if err := r.writable(); err != nil {
+		return 0, err
+	}
+	r.wroteOut.Store(true)
+	return r.c.w.writeStream(typeStdout, r.ID, p)
+}
+
+// Stderr returns the FCGI_STDERR stream of the request.
+func (r *request) Stderr() io.Writer { return (*stderrWriter)(r) }
+
+func (r *request) writable() error {
+	if r.finished.Load() {
+		return errAfterEnd
+	}
+	if r.aborted.Load() {
+		return ErrAborted
+	}
+	return nil
+}
+
+// stderrWriter is a request seen as its FCGI_STDERR stream.
+type stderrWriter request
+
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	r := (*request)(w)
+	if err := r.writable(); err != nil {
+		return 0, err
+	}
+	if len(p) > 0 {
+		r.stderrUsed.Store(true)
+	}
+	return r.c.w.writeStream(typeStderr, r.ID, p)
+}

@@ -1,0 +1,166 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// serveUnix runs s on a fresh unix socket and returns its path and the
+// channel Serve's result arrives on.
+func serveUnix(t *testing.T, s *Server) (string, chan error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.sock")
+	l, err := Listen("unix:"+path, ListenConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(l) }()
+	return path, errc
+}
+
+func dial(t *testing.T, path string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestShutdownWaitsForInFlight(t *testing.T) {
+	noLeaks(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		close(started)
+		<-release
+		io.WriteString(w, "finished")
+		return EndStatus{AppStatus: 3}
+	}))
+	path, errc := serveUnix(t, s)
+	busy, idle := dial(t, path), dial(t, path)
+	busy.Write(requestBytes(1, true, nil, nil))
+	<-started
+	if s.Active() != 1 {
+		t.Errorf("Active = %d, want 1", s.Active())
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	expectClosed(t, idle, 2*time.Second) // idle connections go at once
+	select {
+	case err := <-shut:
+		t.Fatalf("Shutdown returned %v with a request in flight", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if _, err := net.Dial("unix", path); err == nil {
+		t.Error("still accepting after Shutdown")
+	}
+	close(release)
+	r := readResponse(t, busy, 1)
+	if string(r.stdout) != "finished" || r.end.AppStatus != 3 {
+		t.Errorf("response %q %+v", r.stdout, r.end)
+	}
+	expectClosed(t, busy, 2*time.Second) // keep-alive, closed after its request
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+}
+
+func TestShutdownDeadlineCancels(t *testing.T) {
+	noLeaks(t)
+	started := make(chan struct{})
+	ctxErr := make(chan error, 1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		close(started)
+		<-r.Context().Done()
+		ctxErr <- r.Context().Err()
+		return EndStatus{}
+	}))
+	path, errc := serveUnix(t, s)
+	c := dial(t, path)
+	c.Write(requestBytes(1, true, nil, nil))
+	<-started
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Shutdown: %v", err)
+	}
+	if err := <-ctxErr; !errors.Is(err, context.Canceled) {
+		t.Errorf("request context: %v", err)
+	}
+	if err := <-errc; !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve: %v", err)
+	}
+	expectClosed(t, c, 2*time.Second)
+}
+
+func TestServeAfterClose(t *testing.T) {
+	s, _ := testServer(t, echoHandler())
+	s.Close()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := s.Serve(l); !errors.Is(err, ErrServerClosed) {
+		t.Errorf("Serve after Close: %v", err)
+	}
+}
+
+func TestMaxConnsWaits(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, echoHandler())
+	s.MaxConns = 1
+	path, _ := serveUnix(t, s)
+	first := dial(t, path)
+	first.Write(requestBytes(1, true, nil, nil))
+	readResponse(t, first, 1)
+	second := dial(t, path) // queued in the backlog, not served yet
+	second.Write(requestBytes(1, true, nil, nil))
+	second.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if _, err := second.Read(make([]byte, 1)); err == nil {
+		t.Fatal("second connection served beyond MaxConns")
+	}
+	second.SetReadDeadline(time.Time{})
+	first.Close()
+	readResponse(t, second, 1)
+	s.Close()
+}
+
+func TestManyConnections(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, echoHandler())
+	path, _ := serveUnix(t, s)
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		go func() {
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer c.Close()
+			c.Write(requestBytes(7, false, []Param{{"K", "v"}}, []byte("hello")))
+			b, err := io.ReadAll(c)
+			if err == nil && len(b) < 40 {
+				err = errors.New("short response")
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 50; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	s.Close()
+}

@@ -1,0 +1,146 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+)
+
+// zeroPad supplies record padding; it is only ever read.
+var zeroPad [8]byte
+
+// connWriter serialises the records of multiplexed requests on one
+// connection. Each call is one writev of whole records, so records of
+// different requests never interleave inside each other.
+type connWriter struct {
+	mu      sync.Mutex
+	nc      net.Conn
+	timeout time.Duration
+	hdrs    []byte                // reusable headers
+	iov     [][]byte              // reusable vector
+	end     [5*headerLen + 8]byte // closing records, built under mu
+	err     error                 // first write failure; later writes fail at once
+	onFail  func()                // called once when a write fails
+}
+
+// writeStream sends p as ceil(len(p)/65535) records of typ in one writev.
+func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return 0, w.err
+	}
+	nrec := (len(p) + maxContent - 1) / maxContent
+	if cap(w.hdrs) < nrec*headerLen {
+		w.hdrs = make([]byte, nrec*headerLen)
+	}
+	hdrs := w.hdrs[:nrec*headerLen]
+	iov := w.iov[:0]
+	for i, rest := 0, p; len(rest) > 0; i++ {
+		chunk := rest[:min(len(rest), maxContent)]
+		rest = rest[len(chunk):]
+		h := hdrs[i*headerLen : (i+1)*headerLen]
+		pad := putHeader(h, typ, id, len(chunk))
+		iov = append(iov, h, chunk)
+		if pad > 0 {
+			iov = append(iov, zeroPad[:pad])
+		}
+	}
+	w.iov = iov[:0]
+	if err := w.flushLocked(iov); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// writeEnd closes a request in one write: an optional last STDOUT body,
+// the empty STDOUT record, an empty STDERR one when stderr was used, and
+// END_REQUEST.
+func (w *connWriter) writeEnd(id uint16, body []byte, stderr bool, st EndStatus) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	b := w.end[:]
+	n, pad := 0, 0
+	if len(body) > 0 {
+		pad = putHeader(b, typeStdout, id, len(body))
+		n += headerLen
+	}
+	tail := n
+	putHeader(b[n:], typeStdout, id, 0)
+	n += headerLen
+	if stderr {
+		putHeader(b[n:], typeStderr, id, 0)
+		n += headerLen
+	}
+	n += putEndRequest(b[n:], id, st)
+	iov := w.iov[:0]
+	if len(body) > 0 {
+		iov = append(iov, b[:tail], body, zeroPad[:pad])
+	}
+	iov = append(iov, b[tail:n])
+	w.iov = iov[:0]
+	return w.flushLocked(iov)
+}
+
+// putEndRequest encodes an END_REQUEST record and returns its length.
+func putEndRequest(b []byte, id uint16, st EndStatus) int {
+	putHeader(b, typeEndRequest, id, 8)
+	binary.BigEndian.PutUint32(b[8:12], st.AppStatus)
+	b[12] = st.ProtocolStatus
+	b[13], b[14], b[15] = 0, 0, 0
+	return headerLen + 8
+}
+
+// writeRaw sends already framed records.
+func (w *connWriter) writeRaw(b []byte) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err != nil {
+		return w.err
+	}
+	iov := append(w.iov[:0], b)
+	w.iov = iov[:0]
+	return w.flushLocked(iov)
+}
+
+func (w *connWriter) flushLocked(iov [][]byte) error {
+	if w.timeout > 0 {
+		if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+			return w.failLocked(err)
+		}
+	}
+	bufs := net.Buffers(iov)
+	_, err := bufs.WriteTo(w.nc)
+	clear(iov) // drop references to the caller's data
+	if err != nil {
+		return w.failLocked(err)
+	}
+	return nil
+}
+
+// failLocked records a write failure: the stream is now unusable, since
+// a record may have been cut in half.
+func (w *connWriter) failLocked(err error) error {
+	w.err = fmt.Errorf("%w: write to web server: %v", ErrAborted, err)
+	if w.onFail != nil {
+		w.onFail()
+	}
+	return w.err
+}
+
+// abort makes later writes fail with ErrAborted.
+func (w *connWriter) abort() {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = ErrAborted
+	}
+	w.mu.Unlock()
+}
