@@ -17,6 +17,7 @@ type Sink interface {
 	// header block: "Status: 200 OK\r\nName: value\r\n...\r\n" ending in a blank line.
 	WriteHeader(status int, block []byte) error
 	// Write sends body bytes; an error aborts the request in the worker.
+	// p is only valid during the call.
 	Write(p []byte) error
 }
 

@@ -1,0 +1,35 @@
+package pyworker
+
+import (
+	"errors"
+	"io"
+)
+
+// pumpBody sends c.Body to the worker as far as the worker's credit allows,
+// so memory stays bounded whatever the upload size. The first bodyWindow
+// bytes go unasked: a small POST costs no round trip.
+func (w *Worker) pumpBody(s *stream, c *Call) {
+	buf := make([]byte, headerSize+maxData)
+	for {
+		n := s.takeCredit(maxData, w.lost)
+		if n == 0 {
+			return
+		}
+		m, err := c.Body.Read(buf[headerSize : headerSize+n])
+		s.giveBack(n - m)
+		var flags uint8
+		switch {
+		case errors.Is(err, io.EOF):
+			flags = fEOF
+		case err != nil:
+			flags = fErr
+			c.Log.Warn().Err(err).Int("pid", w.pid).Msg("reading the request body failed")
+		case m == 0:
+			continue
+		}
+		putHeader(buf, tBody, flags, s.id, m)
+		if w.send(buf[:headerSize+m]) != nil || flags != 0 {
+			return
+		}
+	}
+}

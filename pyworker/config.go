@@ -1,0 +1,103 @@
+package pyworker
+
+import (
+	"encoding/json"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Config describes one worker process.
+type Config struct {
+	Python       string   // executable: a path or a name looked up on PATH; "" = python3
+	Argv0        string   // process title (display-name) shown by ps; "" = unchanged
+	Optimize     int      // 1: -O, 2: -OO
+	Dir          string   // working directory
+	Env          []string // environment of the process; nil inherits the bridge's
+	SysProcAttr  *syscall.SysProcAttr
+	ProcessGroup string // for logs and the worker's mod_wsgi module
+	// ApplicationGroup is the one application group this process runs.
+	ApplicationGroup string
+	Threads          int      // request threads; wsgi.multithread = Threads > 1
+	Multiprocess     bool     // wsgi.multiprocess
+	RunOnce          bool     // wsgi.run_once
+	PythonPath       []string // site.addsitedir each before anything is loaded
+	RestrictStdin    bool
+	RestrictStdout   bool
+	RestrictSignal   bool
+	ImportScripts    []string      // WSGIImportScript: loaded before READY
+	StackSize        int           // threading.stack_size of request threads; 0 = default
+	StartTimeout     time.Duration // READY must arrive within; 0 = 30 s
+	// AbortWait bounds how long Serve waits, once the client is gone, for the
+	// application to stop; 0 = 10 s.
+	AbortWait         time.Duration
+	Log               zerolog.Logger // the worker's stdout/stderr lines and its own events
+	ReceiveBufferSize int            // F_SETPIPE_SZ of the pipe toward the worker
+	SendBufferSize    int            // F_SETPIPE_SZ of the pipe from the worker
+}
+
+func (c Config) withDefaults() Config {
+	if c.Python == "" {
+		c.Python = "python3"
+	}
+	if c.Threads < 1 {
+		c.Threads = 1
+	}
+	if c.StartTimeout <= 0 {
+		c.StartTimeout = 30 * time.Second
+	}
+	if c.AbortWait <= 0 {
+		c.AbortWait = 10 * time.Second
+	}
+	return c
+}
+
+// workerConfig is the CONFIG frame: what worker.py needs to set itself up.
+type workerConfig struct {
+	Title            string   `json:"title,omitempty"`
+	ProcessGroup     string   `json:"process_group"`
+	ApplicationGroup string   `json:"application_group"`
+	Threads          int      `json:"threads"`
+	Multiprocess     bool     `json:"multiprocess"`
+	RunOnce          bool     `json:"run_once"`
+	PythonPath       []string `json:"python_path,omitempty"`
+	RestrictStdin    bool     `json:"restrict_stdin"`
+	RestrictStdout   bool     `json:"restrict_stdout"`
+	RestrictSignal   bool     `json:"restrict_signal"`
+	ImportScripts    []string `json:"import_scripts,omitempty"`
+	StackSize        int      `json:"stack_size,omitempty"`
+}
+
+func (c Config) frame() ([]byte, error) {
+	js, err := json.Marshal(workerConfig{
+		Title: c.Argv0, ProcessGroup: c.ProcessGroup, ApplicationGroup: c.ApplicationGroup,
+		Threads: c.Threads, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
+		PythonPath: c.PythonPath, RestrictStdin: c.RestrictStdin, RestrictStdout: c.RestrictStdout,
+		RestrictSignal: c.RestrictSignal, ImportScripts: c.ImportScripts, StackSize: c.StackSize,
+	})
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, headerSize+len(js))
+	putHeader(b, tConfig, 0, 0, len(js))
+	copy(b[headerSize:], js)
+	return b, nil
+}
+
+// args is the interpreter's command line: the real executable (so the
+// interpreter finds its prefix and any virtualenv) and a bootstrap that runs
+// the worker source handed over on fd 5.
+func (c Config) args() []string {
+	var a []string
+	switch {
+	case c.Optimize == 1:
+		a = append(a, "-O")
+	case c.Optimize >= 2:
+		a = append(a, "-OO")
+	}
+	return append(a, "-c", bootstrap)
+}
+
+const bootstrap = "import os;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
+	"exec(compile(s,'<wsgifcgi-worker>','exec'))"

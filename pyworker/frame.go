@@ -1,0 +1,94 @@
+package pyworker
+
+// The pipe protocol. Go writes frames on the worker's fd 3, the worker on
+// its fd 4; each frame goes out in one write under a lock on each side.
+//
+//	start:    Go sends CONFIG; the worker loads import scripts, sends READY.
+//	request:  Go sends REQUEST (environ blob) and, while it has credit, BODY
+//	          frames (the first bodyWindow bytes need no asking; WANT from
+//	          the worker adds credit as the application reads wsgi.input).
+//	response: the worker sends HEADERS with the first body block (or at the
+//	          end), DATA frames within a send window that Go's CREDIT frames
+//	          replenish once the Sink took the bytes, LOG frames, then END
+//	          with an outcome. ABORT from Go makes the application's next
+//	          write or read fail; END follows after the iterable's close().
+//	stop:     SHUTDOWN (or SIGTERM): no new requests, in-flight ones finish,
+//	          atexit runs, exit 0. EOF on fd 3: the worker exits at once.
+
+import "encoding/binary"
+
+// Frame header: type u8, flags u8, 2 bytes padding, stream id u32, payload
+// length u32, big endian. worker.py declares the same constants.
+const headerSize = 12
+
+// Frames from Go to the worker.
+const (
+	tConfig   = 1 // JSON configuration, the first frame
+	tRequest  = 2 // environ blob; fNoBody: the request has no body
+	tBody     = 3 // request body bytes; fEOF ends it, fErr says reading it failed
+	tCredit   = 4 // u32: response bytes the Sink took
+	tAbort    = 5 // the client is gone
+	tShutdown = 6 // finish in-flight requests, run atexit, exit 0
+)
+
+// Frames from the worker to Go.
+const (
+	tReady   = 16 // "pid\x00python version"
+	tHeaders = 17 // "status\x00name\x00value\x00..."
+	tData    = 18 // response body bytes
+	tWant    = 19 // u32: request body bytes the worker can take
+	tLog     = 20 // flags: level; payload: text
+	tEnd     = 21 // flags: outcome
+)
+
+const (
+	fNoBody = 1
+	fEOF    = 1
+	fErr    = 2
+)
+
+// Outcomes carried by tEnd.
+const (
+	outOK        = 0
+	outNotFound  = 1
+	outAppError  = 2 // before the headers were sent
+	outTruncated = 3 // after the headers were sent
+	outAborted   = 4
+	outClosed    = 5 // the worker is stopping and did not run the request
+	outReload    = 6 // the script changed and reload-mechanism is "process"
+)
+
+// Log levels carried by tLog.
+const (
+	levelInfo  = 1
+	levelWarn  = 2
+	levelError = 3
+)
+
+// Windows of the flow control; worker.py uses the same values.
+const (
+	bodyWindow = BodyWindow // request body Go may send before the worker asks
+	maxData    = 64 << 10   // largest DATA frame the worker sends
+	maxFrame   = 64 << 20   // larger frames mean a broken worker
+)
+
+func putHeader(b []byte, typ, flags uint8, id uint32, n int) {
+	b[0], b[1], b[2], b[3] = typ, flags, 0, 0
+	binary.BigEndian.PutUint32(b[4:], id)
+	binary.BigEndian.PutUint32(b[8:], uint32(n))
+}
+
+type header struct {
+	typ, flags uint8
+	id         uint32
+	n          uint32
+}
+
+func parseHeader(b []byte) header {
+	return header{typ: b[0], flags: b[1], id: binary.BigEndian.Uint32(b[4:]), n: binary.BigEndian.Uint32(b[8:])}
+}
+
+// BodyWindow is the most request body a worker can have been sent before
+// it accepted the request: what a caller must keep to retry the request on
+// another worker after ErrClosed.
+const BodyWindow = 256 << 10

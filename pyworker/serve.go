@@ -1,0 +1,168 @@
+package pyworker
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Serve runs one request on the worker and streams its response to c.Out.
+// Cancelling ctx means the client is gone: the worker is told to stop the
+// request, Serve waits (at most Config.AbortWait) for it to finish and
+// returns ErrAborted. Serve does not return while a c.Body.Read is under
+// way, so a Body must not block past the request's end.
+func (w *Worker) Serve(ctx context.Context, c *Call) (Result, error) {
+	s, err := w.open(c)
+	if err != nil {
+		return Result{}, err
+	}
+	var env []byte
+	if c.Environ != nil {
+		env = c.Environ.Bytes()
+	}
+	frame := make([]byte, headerSize+len(env))
+	var flags uint8
+	if c.Body == nil {
+		flags = fNoBody
+	}
+	putHeader(frame, tRequest, flags, s.id, len(env))
+	copy(frame[headerSize:], env)
+
+	var pumped chan struct{}
+	defer func() {
+		close(s.finished)
+		for _, ev := range s.abandon() {
+			w.putBuf(ev.buf)
+		}
+		if pumped != nil {
+			<-pumped
+		}
+	}()
+	if err := w.send(frame); err != nil {
+		w.stream(s.id, true)
+		return Result{}, fmt.Errorf("%w: %v", ErrWorkerLost, err)
+	}
+	if c.Body != nil {
+		pumped = make(chan struct{})
+		go func() {
+			defer close(pumped)
+			w.pumpBody(s, c)
+		}()
+	}
+	return w.respond(ctx, s, c)
+}
+
+// open registers a new stream unless the worker is stopping.
+func (w *Worker) open(c *Call) (*stream, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	select {
+	case <-w.lost:
+		return nil, fmt.Errorf("%w: pid %d", ErrWorkerLost, w.pid)
+	default:
+	}
+	if w.closing {
+		return nil, ErrClosed
+	}
+	for {
+		w.nextID++
+		if _, busy := w.streams[w.nextID]; !busy && w.nextID != 0 {
+			break
+		}
+	}
+	s := newStream(w.nextID, c.Log)
+	w.streams[s.id] = s
+	return s, nil
+}
+
+// respond passes the request's frames to its Sink until END.
+func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error) {
+	var (
+		res      Result
+		failure  error // set once the request is being aborted
+		deadline <-chan time.Time
+		gone     = ctx.Done()
+	)
+	abort := func(err error) {
+		failure = err
+		_ = w.sendCtl(tAbort, s.id, 0, false)
+		deadline = time.After(w.cfg.AbortWait)
+	}
+	for {
+		ev, ok := s.pop()
+		if !ok {
+			select {
+			case <-s.wake:
+			case <-gone:
+				gone = nil
+				abort(fmt.Errorf("%w: %v", ErrAborted, context.Cause(ctx)))
+			case <-deadline:
+				c.Log.Warn().Int("pid", w.pid).Msg("application did not stop after the client went away")
+				return res, failure
+			case <-w.lost:
+				if failure != nil {
+					return res, failure
+				}
+				return res, fmt.Errorf("%w: pid %d", ErrWorkerLost, w.pid)
+			}
+			continue
+		}
+		switch ev.typ {
+		case tHeaders:
+			if failure != nil {
+				break
+			}
+			code, block, err := cgiHeaders(ev.data)
+			if err != nil {
+				c.Log.Error().Int("pid", w.pid).Err(err).Msg("invalid response headers from application")
+				abort(fmt.Errorf("%w: %v", ErrApplication, err))
+				break
+			}
+			if err := c.Out.WriteHeader(code, block); err != nil {
+				abort(fmt.Errorf("%w: %w", ErrAborted, err))
+				break
+			}
+			res.Status, res.HeadersSent = code, true
+		case tData:
+			if failure == nil {
+				if !res.HeadersSent {
+					abort(fmt.Errorf("%w: body before headers", ErrApplication))
+				} else if err := c.Out.Write(ev.data); err != nil {
+					abort(fmt.Errorf("%w: %w", ErrAborted, err))
+				} else {
+					res.BytesOut += int64(len(ev.data))
+					_ = w.sendCtl(tCredit, s.id, uint32(len(ev.data)), true)
+				}
+			}
+			w.putBuf(ev.buf)
+		case tEnd:
+			if failure != nil {
+				return res, failure
+			}
+			return res, w.outcome(ev.flags)
+		}
+	}
+}
+
+// outcome maps an END outcome to Serve's error.
+func (w *Worker) outcome(code uint8) error {
+	switch code {
+	case outOK:
+		return nil
+	case outNotFound:
+		return ErrNotFound
+	case outAppError:
+		return ErrApplication
+	case outTruncated:
+		return fmt.Errorf("%w: response truncated", ErrApplication)
+	case outAborted:
+		return ErrAborted
+	case outClosed:
+		return ErrClosed
+	case outReload:
+		w.retire()
+		return ErrReloadRequired
+	default:
+		return fmt.Errorf("%w: unknown outcome %d", ErrApplication, code)
+	}
+}

@@ -1,0 +1,121 @@
+package pyworker
+
+import (
+	"sync"
+
+	"github.com/rs/zerolog"
+)
+
+// event is a frame for one request, queued by the reader for Serve.
+type event struct {
+	typ, flags uint8
+	data       []byte
+	buf        *[]byte // pooled storage of data, returned after use
+}
+
+// stream is the Go side of one request. The reader goroutine only appends to
+// its queue, so a slow Sink never holds up frames of other requests; the
+// worker's send window bounds how much can pile up.
+type stream struct {
+	id  uint32
+	log zerolog.Logger
+
+	mu        sync.Mutex
+	queue     []event
+	credit    int  // request body bytes the worker can take
+	abandoned bool // Serve has returned: drop what arrives
+
+	wake     chan struct{} // an event was queued
+	creditUp chan struct{} // credit grew
+	finished chan struct{} // Serve is returning: the body pump stops
+}
+
+func newStream(id uint32, log zerolog.Logger) *stream {
+	return &stream{
+		id: id, log: log, credit: bodyWindow,
+		wake: make(chan struct{}, 1), creditUp: make(chan struct{}, 1),
+		finished: make(chan struct{}),
+	}
+}
+
+// push queues ev; it reports false when nobody will take it.
+func (s *stream) push(ev event) bool {
+	s.mu.Lock()
+	if s.abandoned {
+		s.mu.Unlock()
+		return false
+	}
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
+	signal(s.wake)
+	return true
+}
+
+func (s *stream) pop() (event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) == 0 {
+		return event{}, false
+	}
+	ev := s.queue[0]
+	s.queue[0] = event{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = s.queue[:0:0]
+	}
+	return ev, true
+}
+
+// abandon stops queueing and hands back what is still queued.
+func (s *stream) abandon() []event {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.abandoned = true
+	q := s.queue
+	s.queue = nil
+	return q
+}
+
+func (s *stream) grant(n int) {
+	s.mu.Lock()
+	s.credit += n
+	s.mu.Unlock()
+	signal(s.creditUp)
+}
+
+// takeCredit waits for body credit and claims up to max bytes of it; 0 means
+// the request is over or the worker gone.
+func (s *stream) takeCredit(max int, lost <-chan struct{}) int {
+	for {
+		s.mu.Lock()
+		n := min(s.credit, max)
+		s.credit -= n
+		s.mu.Unlock()
+		if n > 0 {
+			return n
+		}
+		select {
+		case <-s.creditUp:
+		case <-s.finished:
+			return 0
+		case <-lost:
+			return 0
+		}
+	}
+}
+
+// giveBack returns credit claimed but not used.
+func (s *stream) giveBack(n int) {
+	if n > 0 {
+		s.mu.Lock()
+		s.credit += n
+		s.mu.Unlock()
+	}
+}
+
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}

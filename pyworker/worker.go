@@ -1,0 +1,277 @@
+package pyworker
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"os"
+	"os/exec"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+//go:embed worker.py
+var workerSource []byte
+
+// ErrReloadRequired is returned, before anything was sent, when the script
+// changed and its reload mechanism is "process": the worker then stops
+// gracefully and the caller should run the request on a fresh process.
+var ErrReloadRequired = fmt.Errorf("%w: script changed, process reload required", ErrClosed)
+
+// Worker is one running Python worker process.
+type Worker struct {
+	cfg     Config
+	log     zerolog.Logger
+	cmd     *exec.Cmd
+	pid     int
+	version string
+
+	wmu    sync.Mutex // one frame per write toward the worker
+	toPy   *os.File
+	fromPy *os.File
+	bufs   sync.Pool // *[]byte of maxData for DATA payloads
+
+	mu      sync.Mutex
+	streams map[uint32]*stream
+	nextID  uint32
+	closing bool // no new requests
+
+	lost       chan struct{} // closed when the worker can serve no more
+	lostOnce   sync.Once
+	ready      chan struct{}
+	done       chan struct{}
+	exitErr    error
+	stderr     tailLines
+	stderrDone chan struct{}
+}
+
+// Start spawns a worker and waits for its READY frame.
+func Start(cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	cfgFrame, err := cfg.frame()
+	if err != nil {
+		return nil, fmt.Errorf("pyworker: encode config: %w", err)
+	}
+	var parent, child []*os.File
+	closeAll := func(fs []*os.File) {
+		for _, f := range fs {
+			f.Close()
+		}
+	}
+	pipe := func() (r, w *os.File, err error) {
+		r, w, err = os.Pipe()
+		if err != nil {
+			return nil, nil, fmt.Errorf("pyworker: pipe: %w", err)
+		}
+		return r, w, nil
+	}
+	var fds [5][2]*os.File // toPy, fromPy, source, stdout, stderr
+	for i := range fds {
+		r, w, err := pipe()
+		if err != nil {
+			closeAll(parent)
+			closeAll(child)
+			return nil, err
+		}
+		fds[i] = [2]*os.File{r, w}
+		if i == 0 || i == 2 { // the bridge writes these
+			parent, child = append(parent, w), append(child, r)
+		} else {
+			parent, child = append(parent, r), append(child, w)
+		}
+	}
+	toPyR, toPyW := fds[0][0], fds[0][1]
+	fromPyR, fromPyW := fds[1][0], fds[1][1]
+	srcR, srcW := fds[2][0], fds[2][1]
+	if err := setPipeSize(toPyW, cfg.ReceiveBufferSize); err != nil {
+		cfg.Log.Warn().Err(err).Msg("receive-buffer-size not applied")
+	}
+	if err := setPipeSize(fromPyW, cfg.SendBufferSize); err != nil {
+		cfg.Log.Warn().Err(err).Msg("send-buffer-size not applied")
+	}
+
+	cmd := exec.Command(cfg.Python, cfg.args()...)
+	cmd.Dir, cmd.Env, cmd.SysProcAttr = cfg.Dir, cfg.Env, cfg.SysProcAttr
+	cmd.Stdout, cmd.Stderr = fds[3][1], fds[4][1]
+	cmd.ExtraFiles = []*os.File{toPyR, fromPyW, srcR}
+	err = cmd.Start()
+	closeAll(child)
+	if err != nil {
+		closeAll(parent)
+		return nil, fmt.Errorf("pyworker: start %s: %w", cfg.Python, err)
+	}
+
+	w := &Worker{
+		cfg: cfg, cmd: cmd, pid: cmd.Process.Pid,
+		toPy: toPyW, fromPy: fromPyR,
+		streams: make(map[uint32]*stream),
+		lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
+		stderrDone: make(chan struct{}),
+	}
+	w.log = cfg.Log.With().Int("pid", w.pid).Logger()
+	w.bufs.New = func() any { b := make([]byte, maxData); return &b }
+
+	go func() {
+		_, _ = srcW.Write(workerSource)
+		srcW.Close()
+	}()
+	go logLines(fds[3][0], w.log, zerolog.InfoLevel, "stdout", nil)
+	go func() {
+		logLines(fds[4][0], w.log, zerolog.ErrorLevel, "stderr", &w.stderr)
+		close(w.stderrDone)
+	}()
+	go w.wait()
+	go w.readLoop(bufio.NewReaderSize(fromPyR, 64<<10))
+	_ = w.send(cfgFrame) // a worker that died shows below
+
+	t := time.NewTimer(cfg.StartTimeout)
+	defer t.Stop()
+	select {
+	case <-w.ready:
+		w.log.Debug().Str("python", w.version).Msg("worker ready")
+		return w, nil
+	case <-w.done:
+		if w.exitErr != nil {
+			return nil, fmt.Errorf("pyworker: worker exited before it was ready: %w", w.exitErr)
+		}
+		return nil, fmt.Errorf("pyworker: worker pid %d exited before it was ready%s", w.pid, tailNote(w.stderr.String()))
+	case <-t.C:
+		w.Kill()
+		<-w.done
+		return nil, fmt.Errorf("pyworker: worker not ready within %v, killed%s", cfg.StartTimeout, tailNote(w.stderr.String()))
+	}
+}
+
+// wait reaps the process and fails whatever it was still serving.
+func (w *Worker) wait() {
+	err := w.cmd.Wait()
+	w.lose()
+	// Let the stderr reader drain, unless a child of the worker holds it.
+	select {
+	case <-w.stderrDone:
+	case <-time.After(time.Second):
+	}
+	if err != nil {
+		w.exitErr = fmt.Errorf("pid %d: %w%s", w.pid, err, tailNote(w.stderr.String()))
+	}
+	w.toPy.Close()
+	w.fromPy.Close()
+	close(w.done)
+}
+
+func tailNote(tail string) string {
+	if tail == "" {
+		return ""
+	}
+	return "; last stderr lines:\n" + tail
+}
+
+// lose marks the worker unable to serve; every waiting Serve returns.
+func (w *Worker) lose() {
+	w.lostOnce.Do(func() {
+		w.mu.Lock()
+		w.closing = true
+		w.mu.Unlock()
+		close(w.lost)
+	})
+}
+
+// send writes one complete frame.
+func (w *Worker) send(frame []byte) error {
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	if _, err := w.toPy.Write(frame); err != nil {
+		return fmt.Errorf("pyworker: write to pid %d: %w", w.pid, err)
+	}
+	return nil
+}
+
+// sendCtl sends a frame without payload or with a u32 payload.
+func (w *Worker) sendCtl(typ uint8, id uint32, val uint32, withVal bool) error {
+	var b [headerSize + 4]byte
+	if !withVal {
+		putHeader(b[:], typ, 0, id, 0)
+		return w.send(b[:headerSize])
+	}
+	putHeader(b[:], typ, 0, id, 4)
+	b[12], b[13], b[14], b[15] = byte(val>>24), byte(val>>16), byte(val>>8), byte(val)
+	return w.send(b[:])
+}
+
+// Pid is the worker's process id.
+func (w *Worker) Pid() int { return w.pid }
+
+// PythonVersion is the interpreter version the worker reported.
+func (w *Worker) PythonVersion() string { return w.version }
+
+// InFlight counts requests the worker has not finished.
+func (w *Worker) InFlight() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.streams)
+}
+
+// Done is closed when the process has exited.
+func (w *Worker) Done() <-chan struct{} { return w.done }
+
+// ExitErr says why the process exited: nil after a clean exit (or while it
+// runs), else the exit status with the last lines of its stderr.
+func (w *Worker) ExitErr() error {
+	select {
+	case <-w.done:
+		return w.exitErr
+	default:
+		return nil
+	}
+}
+
+// Kill ends the process at once (SIGKILL).
+func (w *Worker) Kill() {
+	select {
+	case <-w.done:
+	default:
+		_ = w.cmd.Process.Kill()
+	}
+}
+
+// retire stops new requests and asks the worker to exit once idle.
+// Closing reports whether the worker takes no new requests: Shutdown was
+// called, or it retired itself to reload a changed script. Its exit is then
+// expected, not a crash.
+func (w *Worker) Closing() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closing
+}
+
+func (w *Worker) retire() {
+	w.mu.Lock()
+	was := w.closing
+	w.closing = true
+	w.mu.Unlock()
+	if !was {
+		_ = w.sendCtl(tShutdown, 0, 0, false)
+	}
+}
+
+// Shutdown stops the worker gracefully: no new requests, in-flight ones
+// finish, atexit handlers run. After timeout the process is killed.
+func (w *Worker) Shutdown(timeout time.Duration) error {
+	w.mu.Lock()
+	w.closing = true
+	w.mu.Unlock()
+	// Sent even after retire: SHUTDOWN is idempotent in worker.py.
+	_ = w.sendCtl(tShutdown, 0, 0, false)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-w.done:
+		return w.ExitErr()
+	case <-t.C:
+		w.Kill()
+		<-w.done
+		return fmt.Errorf("pyworker: pid %d did not stop within %v: killed", w.pid, timeout)
+	}
+}

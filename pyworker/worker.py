@@ -1,0 +1,822 @@
+"""wsgifcgi worker: runs WSGI applications for the Go bridge, as a mod_wsgi
+daemon process does. Started by pyworker.Start with fd 3 (frames from Go),
+fd 4 (frames to Go), fd 5 (this source, already read) and stdin on /dev/null.
+
+Frame: 12-byte header (type u8, flags u8, pad u16, stream u32, length u32,
+big endian) then the payload. Each side writes a frame in one system call
+under a lock, so frames of concurrent requests never interleave.
+"""
+
+import hashlib
+import json
+import os
+import queue
+import signal
+import struct
+import sys
+import threading
+import traceback
+
+HDR = struct.Struct('!BBxxII')
+U32 = struct.Struct('!I')
+
+# Go -> worker
+T_CONFIG = 1     # JSON, first frame
+T_REQUEST = 2    # environ blob; F_NOBODY: the request has no body
+T_BODY = 3       # request body bytes; F_EOF: the body ends here; F_ERR: it failed
+T_CREDIT = 4     # u32: response bytes the client took
+T_ABORT = 5      # the client is gone
+T_SHUTDOWN = 6   # finish in-flight requests and exit
+# worker -> Go
+T_READY = 16     # "pid\0python version"
+T_HEADERS = 17   # "status\0name\0value\0..." latin-1
+T_DATA = 18      # response body bytes
+T_WANT = 19      # u32: request body bytes the worker can take now
+T_LOG = 20       # flags: level; payload: UTF-8 text
+T_END = 21       # flags: outcome
+
+F_NOBODY = 1
+F_EOF = 1
+F_ERR = 2
+
+L_INFO, L_WARN, L_ERROR = 1, 2, 3
+
+OUT_OK = 0           # complete response
+OUT_NOT_FOUND = 1    # script missing: nothing sent
+OUT_APP_ERROR = 2    # failed before the headers were sent
+OUT_TRUNCATED = 3    # failed after the headers were sent
+OUT_ABORTED = 4      # the client went away
+OUT_CLOSED = 5       # the worker is shutting down, request not run
+OUT_RELOAD = 6       # script changed with reload_mechanism 'process'
+
+BODY_WINDOW = 256 * 1024   # request body buffered ahead of the application
+SEND_WINDOW = 256 * 1024   # response bytes in flight toward a client
+MAX_DATA = 64 * 1024       # largest DATA frame
+
+HOP_BY_HOP = frozenset((
+    'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
+    'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'))
+TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789"
+                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+class Aborted(OSError):
+    """The client went away while the application was talking to it."""
+
+
+class Channel:
+    """Frames to Go on fd 4: one writev per call under a lock."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+
+    def send(self, parts):
+        total = 0
+        for p in parts:
+            total += len(p)
+        with self.lock:
+            n = os.writev(self.fd, parts)
+            if n == total:
+                return
+            # A signal cut the write short: finish it byte-exact.
+            rest = memoryview(b''.join(parts))[n:]
+            while rest:
+                rest = rest[os.write(self.fd, rest):]
+
+    def frame(self, typ, sid, payload=b'', flags=0):
+        self.send([HDR.pack(typ, flags, sid, len(payload)), payload])
+
+    def log(self, sid, level, text):
+        self.frame(T_LOG, sid, text.encode('utf-8', 'replace'), level)
+
+
+class Request:
+    """State one request shares between the reader thread and its runner."""
+
+    __slots__ = ('sid', 'blob', 'cond', 'buf', 'eof', 'failed', 'unacked',
+                 'window', 'aborted', 'chan')
+
+    def __init__(self, sid, blob, nobody, chan):
+        self.sid = sid
+        self.blob = blob
+        self.chan = chan
+        self.cond = threading.Condition(threading.Lock())
+        self.buf = bytearray()
+        self.eof = nobody
+        self.failed = False
+        self.unacked = 0          # body consumed but not yet granted again
+        self.window = SEND_WINDOW
+        self.aborted = False
+
+    # reader thread side
+    def feed(self, data, flags):
+        with self.cond:
+            if data:
+                self.buf += data
+            if flags & F_EOF:
+                self.eof = True
+            if flags & F_ERR:
+                self.eof = self.failed = True
+            self.cond.notify_all()
+
+    def credit(self, n):
+        with self.cond:
+            self.window += n
+            self.cond.notify_all()
+
+    def abort(self):
+        with self.cond:
+            self.aborted = True
+            self.cond.notify_all()
+
+    # runner side
+    def take(self, n):
+        """Up to n body bytes, blocking until some arrive; b'' at the end."""
+        grant = 0
+        with self.cond:
+            if self.aborted:
+                raise Aborted('request data read error')
+            while not self.buf:
+                if self.aborted or self.failed:
+                    raise Aborted('request data read error')
+                if self.eof:
+                    return b''
+                if self.unacked:
+                    grant, self.unacked = self.unacked, 0
+                    self.cond.release()
+                    try:
+                        self.chan.frame(T_WANT, self.sid, U32.pack(grant))
+                    finally:
+                        self.cond.acquire()
+                    grant = 0
+                    continue
+                self.cond.wait()
+            data = bytes(self.buf[:n])
+            del self.buf[:n]
+            self.unacked += len(data)
+            if self.unacked >= BODY_WINDOW // 2 and not self.eof:
+                grant, self.unacked = self.unacked, 0
+        if grant:
+            self.chan.frame(T_WANT, self.sid, U32.pack(grant))
+        return data
+
+    def reserve(self, n):
+        """Claims up to n bytes of the send window, waiting for credit."""
+        with self.cond:
+            while True:
+                if self.aborted:
+                    raise Aborted('failed to write data')
+                if self.window > 0:
+                    k = min(n, self.window)
+                    self.window -= k
+                    return k
+                self.cond.wait()
+
+
+class Input:
+    """wsgi.input: the request body, pulled from Go as it is read."""
+
+    def __init__(self, req, length):
+        self._req = req
+        self._left = length       # None: until the end of the body
+        self._pending = b''       # read ahead by readline
+
+    def _chunk(self, n):
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
+            return data
+        if self._left is not None:
+            if self._left <= 0:
+                return b''
+            n = min(n, self._left)
+        data = self._req.take(n)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            parts = []
+            while True:
+                data = self._chunk(MAX_DATA)
+                if not data:
+                    return b''.join(parts)
+                parts.append(data)
+        parts = []
+        while size > 0:
+            data = self._chunk(size)
+            if not data:
+                break
+            parts.append(data)
+            size -= len(data)
+        return b''.join(parts)
+
+    def readline(self, size=-1):
+        if size is None or size < 0:
+            size = sys.maxsize
+        parts = []
+        while size > 0:
+            data = self._chunk(min(size, MAX_DATA))
+            if not data:
+                break
+            i = data.find(b'\n')
+            if i >= 0:
+                self._pending = data[i + 1:] + self._pending
+                parts.append(data[:i + 1])
+                break
+            parts.append(data)
+            size -= len(data)
+        return b''.join(parts)
+
+    def readlines(self, hint=-1):
+        lines, total = [], 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+class Errors:
+    """wsgi.errors: text lines sent as LOG frames of the request."""
+
+    def __init__(self, chan, sid):
+        self._chan = chan
+        self._sid = sid
+        self._buf = ''
+        self._lock = threading.Lock()
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError('wsgi.errors.write() argument must be str, not %s'
+                            % type(s).__name__)
+        with self._lock:
+            self._buf += s
+            if '\n' not in self._buf:
+                return
+            text, _, self._buf = self._buf.rpartition('\n')
+        self._chan.log(self._sid, L_ERROR, text)
+
+    def writelines(self, seq):
+        for s in seq:
+            self.write(s)
+
+    def flush(self):
+        with self._lock:
+            text, self._buf = self._buf, ''
+        if text:
+            self._chan.log(self._sid, L_ERROR, text)
+
+
+class FileWrapper:
+    """wsgi.file_wrapper: streams a file-like object in blocks."""
+
+    def __init__(self, filelike, blksize=8192):
+        self.filelike = filelike
+        self.blksize = blksize
+        if hasattr(filelike, 'close'):
+            self.close = filelike.close
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        data = self.filelike.read(self.blksize)
+        if data:
+            return data
+        raise StopIteration
+
+
+def check_status(status):
+    if type(status) is not str:
+        raise TypeError('expected unicode object, value of type %s found'
+                        % type(status).__name__)
+    if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ' \
+            or not status[:3].isascii():
+        raise ValueError('status must be "NNN reason": %r' % status)
+    if any(c in status for c in '\r\n\0'):
+        raise ValueError('status contains a control character: %r' % status)
+
+
+def encode_headers(status, headers):
+    """Validates start_response arguments and returns the HEADERS payload and
+    the declared Content-Length (None if absent)."""
+    check_status(status)
+    if type(headers) is not list:
+        raise TypeError('response headers must be a list')
+    fields = [status]
+    length = None
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError('list of tuple values expected, value of type %s found'
+                            % type(item).__name__)
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise TypeError('expected unicode object, value of type %s found'
+                            % type(name if type(name) is not str else value).__name__)
+        if not name or any(c not in TOKEN for c in name):
+            raise ValueError('invalid response header name %r' % name)
+        if '\r' in value or '\n' in value or '\0' in value:
+            raise ValueError('embedded newline in response header with name %r' % name)
+        lname = name.lower()
+        if lname in HOP_BY_HOP:
+            raise ValueError('hop-by-hop header %r not allowed in a WSGI response' % name)
+        if lname == 'content-length':
+            try:
+                length = int(value.strip())
+            except ValueError:
+                raise ValueError('invalid Content-Length %r' % value) from None
+            if length < 0:
+                raise ValueError('invalid Content-Length %r' % value)
+        fields.append(name)
+        fields.append(value)
+    return '\0'.join(fields).encode('latin-1'), length
+
+
+class Response:
+    """start_response, write() and the sending of one response."""
+
+    def __init__(self, req, chan, environ):
+        self.req = req
+        self.chan = chan
+        self.environ = environ
+        self.status = None
+        self.head = None          # encoded HEADERS payload, until sent
+        self.sent = False         # HEADERS went out
+        self.left = None          # Content-Length still to send
+        self.dropped = 0
+        self.held = None          # frames kept to go out with END
+
+    def start_response(self, status, headers, exc_info=None):
+        if exc_info is not None:
+            try:
+                if self.sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise RuntimeError('start_response() called a second time without exc_info')
+        self.head, self.left = encode_headers(status, headers)
+        self.status = status
+        return self.write
+
+    def write(self, data):
+        if not isinstance(data, bytes):
+            raise TypeError('sequence of byte string values expected, value of type %s found'
+                            % type(data).__name__)
+        if self.status is None:
+            raise RuntimeError('response has not been started')
+        if self.req.aborted:
+            raise Aborted('failed to write data')
+        if not data:
+            return
+        if self.left is not None:
+            if len(data) > self.left:
+                self.dropped += len(data) - self.left
+                data = data[:self.left]
+                if not data:
+                    return
+            self.left -= len(data)
+        self._send(data)
+
+    def _send(self, data):
+        sid, n, off = self.req.sid, len(data), 0
+        view = memoryview(data)
+        while off < n:
+            k = self.req.reserve(n - off)
+            parts = self._head_parts()
+            end = off + k
+            while off < end:
+                m = min(end - off, MAX_DATA)
+                parts.append(HDR.pack(T_DATA, 0, sid, m))
+                parts.append(view[off:off + m])
+                off += m
+            if self.held is not None:
+                self.held.extend(parts)
+            else:
+                self.chan.send(parts)
+
+    def _head_parts(self):
+        if self.sent:
+            return []
+        self.sent = True
+        head, self.head = self.head, None
+        return [HDR.pack(T_HEADERS, 0, self.req.sid, len(head)), head]
+
+    def finish(self):
+        """Sends the headers if no body block did. Returns the outcome."""
+        if self.status is None:
+            raise RuntimeError('response has not been started')
+        parts = self._head_parts()
+        if parts:
+            self._queue(parts)
+        if self.dropped:
+            self.chan.log(self.req.sid, L_WARN,
+                          'mod_wsgi (pid=%d): %d bytes beyond Content-Length dropped '
+                          'from the response of %r.'
+                          % (os.getpid(), self.dropped, self.environ.get('SCRIPT_FILENAME')))
+        if self.left and self.environ.get('REQUEST_METHOD') != 'HEAD' \
+                and self.status[:3] not in ('204', '304') and self.status[0] != '1':
+            self.chan.log(self.req.sid, L_WARN,
+                          'mod_wsgi (pid=%d): response of %r ended %d bytes short of '
+                          'its Content-Length.'
+                          % (os.getpid(), self.environ.get('SCRIPT_FILENAME'), self.left))
+            return OUT_TRUNCATED
+        return OUT_OK
+
+    def _queue(self, parts):
+        if self.held is not None:
+            self.held.extend(parts)
+        else:
+            self.chan.send(parts)
+
+    def end(self, outcome):
+        parts = self.held or []
+        self.held = None
+        parts.append(HDR.pack(T_END, outcome, self.req.sid, 0))
+        parts.append(b'')
+        self.chan.send(parts)
+
+
+class NotFound(Exception):
+    pass
+
+
+class ReloadProcess(Exception):
+    pass
+
+
+class Loader:
+    """Loads WSGI scripts as mod_wsgi does: module '_mod_wsgi_' + md5 of the
+    path, exec'ed from the file, cached, reloaded when the file changes."""
+
+    def __init__(self):
+        self.lock = threading.RLock()
+
+    def load(self, path, reloading, mechanism):
+        try:
+            mtime = os.stat(path).st_mtime
+        except OSError:
+            raise NotFound(path) from None
+        name = '_mod_wsgi_' + hashlib.md5(path.encode('utf-8', 'surrogateescape')).hexdigest()
+        module = sys.modules.get(name)
+        if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
+            return module
+        with self.lock:
+            module = sys.modules.get(name)
+            if module is not None:
+                if not reloading or getattr(module, '__mtime__', None) == mtime:
+                    return module
+                if mechanism == 'process':
+                    raise ReloadProcess(path)
+                del sys.modules[name]
+            return self._exec(name, path, mtime)
+
+    def _exec(self, name, path, mtime):
+        with open(path, 'rb') as f:
+            source = f.read()
+        module = type(sys)(name)
+        module.__file__ = path
+        module.__mtime__ = mtime
+        sys.modules[name] = module
+        try:
+            exec(compile(source, path, 'exec', dont_inherit=True), module.__dict__)
+        except BaseException:
+            sys.modules.pop(name, None)
+            raise
+        return module
+
+
+class Worker:
+    """Reader thread, request threads and the lifecycle of the process."""
+
+    def __init__(self, cfg, rfile, chan):
+        self.cfg = cfg
+        self.rfile = rfile
+        self.chan = chan
+        self.loader = Loader()
+        self.requests = {}
+        self.queue = queue.SimpleQueue()
+        self.state = threading.Condition()
+        self.inflight = 0
+        self.stopping = False
+        self.lost = False
+        threads = max(1, int(cfg.get('threads', 1)))
+        self.static = {
+            'wsgi.version': (1, 0),
+            'wsgi.multithread': threads > 1,
+            'wsgi.multiprocess': bool(cfg.get('multiprocess')),
+            'wsgi.run_once': bool(cfg.get('run_once')),
+            'wsgi.input_terminated': True,
+            'wsgi.file_wrapper': FileWrapper,
+        }
+        if cfg.get('stack_size'):
+            threading.stack_size(int(cfg['stack_size']))
+        for i in range(threads):
+            threading.Thread(target=self.run_requests, name='wsgi-request-%d' % i,
+                             daemon=True).start()
+
+    # reader thread
+    def read_frames(self):
+        read, reqs = self.rfile.read, self.requests
+        unpack, hsize = HDR.unpack, HDR.size
+        try:
+            while True:
+                h = read(hsize)
+                if len(h) < hsize:
+                    break
+                typ, flags, sid, n = unpack(h)
+                payload = read(n) if n else b''
+                if len(payload) < n:
+                    break
+                if typ == T_BODY:
+                    req = reqs.get(sid)
+                    if req is not None:
+                        req.feed(payload, flags)
+                elif typ == T_CREDIT:
+                    req = reqs.get(sid)
+                    if req is not None:
+                        req.credit(U32.unpack(payload)[0])
+                elif typ == T_REQUEST:
+                    self.accept(sid, payload, flags)
+                elif typ == T_ABORT:
+                    req = reqs.get(sid)
+                    if req is not None:
+                        req.abort()
+                elif typ == T_SHUTDOWN:
+                    self.stop(False)
+        except OSError:
+            pass
+        self.stop(True)
+
+    def accept(self, sid, blob, flags):
+        with self.state:
+            if self.stopping:
+                self.chan.frame(T_END, sid, flags=OUT_CLOSED)
+                return
+            self.inflight += 1
+        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan)
+        self.requests[sid] = req
+        self.queue.put(req)
+
+    def stop(self, lost):
+        with self.state:
+            self.stopping = True
+            if lost:
+                self.lost = True
+                for req in list(self.requests.values()):
+                    req.abort()
+            self.state.notify_all()
+
+    def wait_stopped(self):
+        """Main thread: returns once stopped and no request is in flight."""
+        with self.state:
+            while not self.stopping:
+                self.state.wait()
+            while self.inflight and not self.lost:
+                self.state.wait()
+
+    # request threads
+    def run_requests(self):
+        while True:
+            req = self.queue.get()
+            try:
+                self.handle(req)
+            except Exception:
+                # Only a broken pipe to Go gets here; the reader sees it too.
+                traceback.print_exc()
+            finally:
+                self.requests.pop(req.sid, None)
+                with self.state:
+                    self.inflight -= 1
+                    self.state.notify_all()
+
+    def handle(self, req):
+        it = iter(req.blob.decode('latin-1').split('\0'))
+        environ = dict(zip(it, it))
+        req.blob = None
+        environ.update(self.static)
+        environ.setdefault('wsgi.url_scheme', 'http')
+        length = environ.get('CONTENT_LENGTH')
+        try:
+            length = int(length) if length else None
+        except ValueError:
+            length = None
+        environ['wsgi.input'] = Input(req, length)
+        errors = Errors(self.chan, req.sid)
+        environ['wsgi.errors'] = errors
+        chan, sid = self.chan, req.sid
+        script = environ.get('SCRIPT_FILENAME', '')
+        try:
+            module = self.loader.load(script, environ.get('mod_wsgi.script_reloading', '1') == '1',
+                                      environ.get('mod_wsgi.reload_mechanism', 'module'))
+        except NotFound:
+            chan.log(sid, L_ERROR, 'Target WSGI script not found or unable to stat: %s' % script)
+            chan.frame(T_END, sid, flags=OUT_NOT_FOUND)
+            return
+        except ReloadProcess:
+            chan.log(sid, L_INFO, 'mod_wsgi (pid=%d): Force restart of process for %r.'
+                     % (os.getpid(), script))
+            chan.frame(T_END, sid, flags=OUT_RELOAD)
+            return
+        except BaseException:
+            chan.log(sid, L_ERROR, "mod_wsgi (pid=%d): Target WSGI script '%s' cannot be loaded "
+                     "as Python module.\nmod_wsgi (pid=%d): Exception occurred processing WSGI "
+                     "script '%s'.\n%s" % (os.getpid(), script, os.getpid(), script,
+                                           traceback.format_exc().rstrip()))
+            chan.frame(T_END, sid, flags=OUT_APP_ERROR)
+            return
+        name = environ.get('mod_wsgi.callable_object') or 'application'
+        app = module.__dict__.get(name)
+        if app is None:
+            chan.log(sid, L_ERROR, "mod_wsgi (pid=%d): Target WSGI script '%s' does not contain "
+                     "WSGI application '%s'." % (os.getpid(), script, name))
+            chan.frame(T_END, sid, flags=OUT_APP_ERROR)
+            return
+        resp = Response(req, chan, environ)
+        outcome = self.run_app(app, environ, resp, script)
+        try:
+            errors.flush()
+        finally:
+            resp.end(outcome)
+
+    def run_app(self, app, environ, resp, script):
+        result = None
+        outcome = OUT_OK
+        try:
+            result = app(environ, resp.start_response)
+            if type(result) in (list, tuple) and len(result) == 1 and not resp.sent and \
+                    isinstance(result[0], bytes) and len(result[0]) <= SEND_WINDOW:
+                # The whole response fits one write with END.
+                resp.held = []
+                resp.write(result[0])
+            elif isinstance(result, FileWrapper):
+                self.send_file(result, resp)
+            else:
+                for block in result:
+                    resp.write(block)
+            outcome = resp.finish()
+        except BaseException:
+            outcome = self.failed(resp, script)
+        finally:
+            close = getattr(result, 'close', None)
+            if close is not None:
+                try:
+                    close()
+                except BaseException:
+                    outcome = self.failed(resp, script)
+        return outcome
+
+    @staticmethod
+    def send_file(wrapper, resp):
+        """Streams a file_wrapper, never reading past the Content-Length."""
+        read, size = wrapper.filelike.read, wrapper.blksize
+        while True:
+            if resp.left is not None:
+                if resp.left <= 0:
+                    return
+                size = min(size, resp.left)
+            data = read(size)
+            if not data:
+                return
+            resp.write(data)
+
+    def failed(self, resp, script):
+        """Logs the exception being handled and gives the outcome."""
+        if resp.req.aborted:
+            return OUT_ABORTED
+        self.chan.log(resp.req.sid, L_ERROR,
+                      "mod_wsgi (pid=%d): Exception occurred processing WSGI script '%s'.\n%s"
+                      % (os.getpid(), script, traceback.format_exc().rstrip()))
+        if resp.held is not None:
+            resp.held = None
+            resp.sent = False
+        return OUT_TRUNCATED if resp.sent else OUT_APP_ERROR
+
+
+class RestrictedStream:
+    """sys.stdin / sys.stdout replacement that refuses use, as mod_wsgi."""
+
+    def __init__(self, name):
+        self._msg = 'sys.%s access restricted by mod_wsgi' % name
+
+    def _deny(self, *args, **kwargs):
+        raise IOError(self._msg)
+
+    read = readline = readlines = write = writelines = __iter__ = _deny
+
+    def flush(self):
+        pass
+
+    def fileno(self):
+        raise IOError(self._msg)
+
+
+def restrict_signal(original):
+    def intercept(signum, handler):
+        sys.stderr.write('mod_wsgi (pid=%d): Callback registration for signal %d ignored.\n'
+                         % (os.getpid(), int(signum)))
+        traceback.print_stack(sys._getframe(1), file=sys.stderr)
+        return handler
+    intercept.__doc__ = original.__doc__
+    return intercept
+
+
+def set_title(title):
+    """Rewrites argv in place so /proc/PID/cmdline and ps show title; the
+    executable path used for exec (and the interpreter's prefix) stays real."""
+    try:
+        import ctypes
+        with open('/proc/self/stat', 'rb') as f:
+            fields = f.read().rsplit(b')', 1)[1].split()
+        start, end = int(fields[45]), int(fields[46])
+        raw = title.encode('utf-8')[:end - start - 1]
+        ctypes.memmove(start, raw + b'\0' * (end - start - len(raw)), end - start)
+        libc = ctypes.CDLL(None)
+        libc.prctl(15, ctypes.c_char_p(raw[:15]), 0, 0, 0)  # PR_SET_NAME
+    except Exception as e:
+        sys.stderr.write('wsgifcgi: cannot set the process title: %s\n' % e)
+
+
+def setup_process(cfg):
+    """Interpreter setup done before any application code runs."""
+    os.set_inheritable(3, False)
+    os.set_inheritable(4, False)
+    os.set_blocking(3, True)
+    os.set_blocking(4, True)
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True)
+        except Exception:
+            pass
+    if cfg.get('title'):
+        set_title(cfg['title'])
+    sys.argv = ['mod_wsgi']
+    if sys.path and sys.path[0] in ('', os.getcwd()):
+        del sys.path[0]
+    import site
+    for d in cfg.get('python_path') or ():
+        site.addsitedir(d)
+    import types
+    mod = types.ModuleType('mod_wsgi')
+    mod.process_group = cfg.get('process_group', '')
+    mod.application_group = cfg.get('application_group', '')
+    sys.modules['mod_wsgi'] = mod
+    if cfg.get('restrict_stdin'):
+        sys.stdin = RestrictedStream('stdin')
+    if cfg.get('restrict_stdout'):
+        sys.stdout = RestrictedStream('stdout')
+
+
+def main():
+    rfile = open(3, 'rb', buffering=256 * 1024)
+    chan = Channel(4)
+    h = rfile.read(HDR.size)
+    typ, _, _, n = HDR.unpack(h)
+    if typ != T_CONFIG:
+        raise SystemExit('wsgifcgi worker: expected a config frame, got type %d' % typ)
+    cfg = json.loads(rfile.read(n).decode('utf-8'))
+    setup_process(cfg)
+
+    worker = Worker(cfg, rfile, chan)
+
+    def on_term(signum, frame):
+        # Not worker.stop() here: the main thread may hold worker.state.
+        threading.Thread(target=worker.stop, args=(False,), daemon=True).start()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cfg.get('restrict_signal'):
+        signal.signal = restrict_signal(signal.signal)
+
+    for path in cfg.get('import_scripts') or ():
+        try:
+            worker.loader.load(path, False, 'module')
+        except NotFound:
+            sys.stderr.write('mod_wsgi (pid=%d): Target WSGI script not found or unable to '
+                             'stat: %s\n' % (os.getpid(), path))
+        except BaseException:
+            sys.stderr.write("mod_wsgi (pid=%d): Target WSGI script '%s' cannot be loaded as "
+                             "Python module.\n" % (os.getpid(), path))
+            traceback.print_exc()
+
+    version = '%d.%d.%d' % sys.version_info[:3]
+    chan.frame(T_READY, 0, ('%d\0%s' % (os.getpid(), version)).encode())
+    threading.Thread(target=worker.read_frames, name='wsgi-reader', daemon=True).start()
+    worker.wait_stopped()
+
+
+if __name__ == '__main__':
+    main()
