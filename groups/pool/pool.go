@@ -1,0 +1,469 @@
+// Package pool keeps the worker processes of one process group and application
+// group: it starts them, hands each request to a free worker thread, queues
+// requests when every thread is busy, and replaces workers that die, reach
+// maximum-requests or are restarted, without losing a request.
+package pool
+
+import (
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
+)
+
+// Errors of Serve that the caller turns into a status.
+var (
+	ErrOverloaded   = errors.New("pool: request queue full")            // 503
+	ErrQueueTimeout = errors.New("pool: no worker thread became free")  // 503
+	ErrUnavailable  = errors.New("pool: worker processes cannot start") // 503
+	ErrClosed       = errors.New("pool: closed")                        // retry on the current pool
+)
+
+// Spec is what a pool needs; the caller derives it from configuration.
+type Spec struct {
+	Name            string          // for logs: "process-group|application-group"
+	Worker          pyworker.Config // template for each process
+	Processes       int
+	MaximumRequests int           // a process is replaced after this many requests (0: never)
+	QueueTimeout    time.Duration // a queued request gets ErrQueueTimeout after this (0: waits for its client)
+	Backlog         int           // requests that may wait for a thread (0: 100 per thread)
+	ShutdownTimeout time.Duration // how long a retiring process may take to finish
+	Log             zerolog.Logger
+}
+
+// Start is how a pool starts a worker process; tests may replace it.
+type Start func(pyworker.Config) (*pyworker.Worker, error)
+
+// Pool is the set of worker processes of one (process group, application group).
+type Pool struct {
+	spec  Spec
+	start Start
+	log   zerolog.Logger
+
+	mu       sync.Mutex
+	procs    []*proc    // serving processes
+	waiters  *list.List // of chan *proc, FIFO
+	starting int        // processes being started
+	failing  error      // last start failure while no process serves
+	restarts int        // processes replaced for any reason
+	closed   bool
+	stopWg   sync.WaitGroup // retiring processes and restart loops
+	closeCh  chan struct{}
+}
+
+type proc struct {
+	w        *pyworker.Worker
+	inflight int
+	served   int
+	retiring bool // out of service: takes no new requests
+	stopping bool // Shutdown called (or the process is gone)
+	started  time.Time
+}
+
+// New creates a pool and starts its processes in the background.
+func New(spec Spec, start Start) *Pool {
+	if spec.Processes < 1 {
+		spec.Processes = 1
+	}
+	if spec.Worker.Threads < 1 {
+		spec.Worker.Threads = 1
+	}
+	if spec.Backlog <= 0 {
+		spec.Backlog = 100 * spec.Processes * spec.Worker.Threads
+	}
+	if spec.ShutdownTimeout <= 0 {
+		spec.ShutdownTimeout = 5 * time.Second
+	}
+	if start == nil {
+		start = pyworker.Start
+	}
+	p := &Pool{spec: spec, start: start, log: spec.Log.With().Str("pool", spec.Name).Logger(),
+		waiters: list.New(), closeCh: make(chan struct{})}
+	p.mu.Lock()
+	for i := 0; i < spec.Processes; i++ {
+		p.spawnLocked(0)
+	}
+	p.mu.Unlock()
+	return p
+}
+
+// Restarts is how many processes were replaced since the pool started.
+func (p *Pool) Restarts() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.restarts
+}
+
+// Pids lists the serving processes.
+func (p *Pool) Pids() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pids := make([]int, 0, len(p.procs))
+	for _, pr := range p.procs {
+		pids = append(pids, pr.w.Pid())
+	}
+	return pids
+}
+
+// Serve runs one call on a free worker thread, waiting in the queue if needed.
+// It reports the pid of the worker that served the call. A worker that
+// turns the call away unstarted (it is stopping, or it retires itself to
+// reload a changed script) is replaced and the call goes to another one.
+func (p *Pool) Serve(ctx context.Context, c *pyworker.Call) (pyworker.Result, int, error) {
+	call := *c
+	var rec *replay
+	if c.Body != nil {
+		rec = &replay{r: c.Body}
+		call.Body = rec
+	}
+	for attempt := 0; ; attempt++ {
+		pr, err := p.acquire(ctx)
+		if err != nil {
+			return pyworker.Result{}, 0, err
+		}
+		res, err := pr.w.Serve(ctx, &call)
+		turnedAway := errors.Is(err, pyworker.ErrClosed) && !res.HeadersSent
+		p.mu.Lock()
+		if turnedAway && !pr.retiring {
+			p.retireLocked(pr, "worker retired (script changed or stopping)")
+		}
+		p.mu.Unlock()
+		p.release(pr)
+		if !turnedAway || attempt >= 3 || (rec != nil && !rec.rewind()) {
+			return res, pr.w.Pid(), err
+		}
+	}
+}
+
+// replay keeps the first pyworker.BodyWindow bytes read from a body, so a
+// call that a worker turned away unstarted can be sent again in full.
+type replay struct {
+	r    io.Reader
+	kept []byte
+	pos  int  // next byte of kept to give out again
+	over bool // more than the window was read: no rewind possible
+}
+
+func (b *replay) Read(p []byte) (int, error) {
+	if b.pos < len(b.kept) {
+		n := copy(p, b.kept[b.pos:])
+		b.pos += n
+		return n, nil
+	}
+	n, err := b.r.Read(p)
+	if !b.over {
+		if len(b.kept)+n <= pyworker.BodyWindow {
+			b.kept = append(b.kept, p[:n]...)
+			b.pos = len(b.kept)
+		} else {
+			b.over, b.kept = true, nil
+		}
+	}
+	return n, err
+}
+
+// rewind makes the kept bytes readable again; false if they are incomplete.
+func (b *replay) rewind() bool {
+	if b.over {
+		return false
+	}
+	b.pos = 0
+	return true
+}
+
+func (p *Pool) acquire(ctx context.Context) (*proc, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if pr := p.pickLocked(); pr != nil {
+		pr.inflight++
+		p.mu.Unlock()
+		return pr, nil
+	}
+	if p.failing != nil && len(p.procs) == 0 {
+		err := p.failing
+		p.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	if p.waiters.Len() >= p.spec.Backlog {
+		p.mu.Unlock()
+		return nil, ErrOverloaded
+	}
+	ch := make(chan *proc, 1)
+	el := p.waiters.PushBack(ch)
+	p.mu.Unlock()
+
+	var timeout <-chan time.Time
+	if p.spec.QueueTimeout > 0 {
+		t := time.NewTimer(p.spec.QueueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var werr error
+	select {
+	case pr := <-ch:
+		if pr == nil {
+			return nil, p.waitFailure()
+		}
+		return pr, nil
+	case <-ctx.Done():
+		werr = ctx.Err()
+	case <-timeout:
+		werr = ErrQueueTimeout
+	}
+	p.mu.Lock()
+	p.waiters.Remove(el) // no-op when a process was handed over already
+	p.mu.Unlock()
+	// A process may have been handed over just before the removal.
+	select {
+	case pr := <-ch:
+		if pr != nil {
+			p.release0(pr)
+		}
+	default:
+	}
+	return nil, werr
+}
+
+// waitFailure is the error for a waiter woken with no process.
+func (p *Pool) waitFailure() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %v", ErrUnavailable, p.failing)
+}
+
+// pickLocked returns the least busy process with a free thread.
+func (p *Pool) pickLocked() *proc {
+	var best *proc
+	for _, pr := range p.procs {
+		if pr.retiring || pr.inflight >= p.spec.Worker.Threads {
+			continue
+		}
+		if best == nil || pr.inflight < best.inflight {
+			best = pr
+		}
+	}
+	return best
+}
+
+// release returns a thread after a call and counts it toward maximum-requests.
+func (p *Pool) release(pr *proc) {
+	p.mu.Lock()
+	pr.served++
+	if p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests && !pr.retiring {
+		p.retireLocked(pr, "maximum-requests")
+	}
+	p.releaseLocked(pr)
+	p.mu.Unlock()
+}
+
+// release0 returns a thread that served nothing.
+func (p *Pool) release0(pr *proc) {
+	p.mu.Lock()
+	p.releaseLocked(pr)
+	p.mu.Unlock()
+}
+
+func (p *Pool) releaseLocked(pr *proc) {
+	pr.inflight--
+	if pr.retiring && pr.inflight == 0 {
+		p.stopLocked(pr)
+	}
+	p.dispatchLocked()
+}
+
+// dispatchLocked hands free threads to queued requests, oldest first.
+func (p *Pool) dispatchLocked() {
+	for p.waiters.Len() > 0 {
+		pr := p.pickLocked()
+		if pr == nil {
+			return
+		}
+		el := p.waiters.Front()
+		p.waiters.Remove(el)
+		pr.inflight++
+		el.Value.(chan *proc) <- pr
+	}
+}
+
+// failWaitersLocked wakes every queued request with no process.
+func (p *Pool) failWaitersLocked() {
+	for p.waiters.Len() > 0 {
+		el := p.waiters.Front()
+		p.waiters.Remove(el)
+		el.Value.(chan *proc) <- nil
+	}
+}
+
+// retireLocked takes pr out of service: a replacement starts at once, and pr
+// stops when its last request is done.
+func (p *Pool) retireLocked(pr *proc, reason string) {
+	p.log.Info().Int("pid", pr.w.Pid()).Str("reason", reason).Msg("replacing worker")
+	pr.retiring = true
+	p.restarts++
+	p.removeLocked(pr)
+	p.spawnLocked(0)
+	if pr.inflight == 0 {
+		p.stopLocked(pr)
+	}
+}
+
+func (p *Pool) removeLocked(pr *proc) {
+	for i, x := range p.procs {
+		if x == pr {
+			p.procs = append(p.procs[:i], p.procs[i+1:]...)
+			return
+		}
+	}
+}
+
+// stopLocked shuts a retired process down in the background.
+func (p *Pool) stopLocked(pr *proc) {
+	if pr.stopping {
+		return
+	}
+	pr.stopping = true
+	p.stopWg.Add(1)
+	go func() {
+		defer p.stopWg.Done()
+		if err := pr.w.Shutdown(p.spec.ShutdownTimeout); err != nil {
+			p.log.Warn().Err(err).Int("pid", pr.w.Pid()).Msg("worker did not stop cleanly")
+		}
+	}()
+}
+
+// spawnLocked starts one process after delay, retrying with backoff until it
+// runs or the pool closes.
+func (p *Pool) spawnLocked(delay time.Duration) {
+	if p.closed {
+		return
+	}
+	p.starting++
+	p.stopWg.Add(1)
+	go func() {
+		defer p.stopWg.Done()
+		backoff := delay
+		for {
+			if backoff > 0 {
+				select {
+				case <-time.After(backoff):
+				case <-p.closeCh:
+					p.mu.Lock()
+					p.starting--
+					p.mu.Unlock()
+					return
+				}
+			}
+			w, err := p.start(p.spec.Worker)
+			p.mu.Lock()
+			if err != nil {
+				p.log.Error().Err(err).Dur("retry_in", nextBackoff(backoff)).Msg("worker failed to start")
+				if len(p.procs) == 0 {
+					p.failing = err
+					p.failWaitersLocked()
+				}
+				p.mu.Unlock()
+				backoff = nextBackoff(backoff)
+				continue
+			}
+			p.starting--
+			if p.closed {
+				p.mu.Unlock()
+				w.Kill()
+				return
+			}
+			pr := &proc{w: w, started: time.Now()}
+			p.procs = append(p.procs, pr)
+			p.failing = nil
+			p.log.Info().Int("pid", w.Pid()).Msg("worker ready")
+			p.dispatchLocked()
+			p.mu.Unlock()
+			go p.watch(pr)
+			return
+		}
+	}()
+}
+
+// watch respawns a process that exits while still in service.
+func (p *Pool) watch(pr *proc) {
+	<-pr.w.Done()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr.retiring || p.closed {
+		return
+	}
+	if pr.w.Closing() {
+		// It retired itself (a changed script with reload-mechanism process)
+		// and exited before the request that saw it came back: planned.
+		p.retireLocked(pr, "worker retired itself")
+		return
+	}
+	pr.retiring = true
+	pr.stopping = true
+	p.removeLocked(pr)
+	p.restarts++
+	delay := time.Duration(0)
+	if time.Since(pr.started) < 10*time.Second {
+		// A process that dies young may be in a crash loop: slow down.
+		delay = time.Second
+	}
+	p.log.Error().Err(pr.w.ExitErr()).Int("pid", pr.w.Pid()).Int("in_flight", pr.inflight).
+		Dur("respawn_in", delay).Msg("worker process died")
+	p.spawnLocked(delay)
+}
+
+func nextBackoff(d time.Duration) time.Duration {
+	switch {
+	case d <= 0:
+		return 500 * time.Millisecond
+	case d >= 30*time.Second:
+		return 30 * time.Second
+	default:
+		return d * 2
+	}
+}
+
+// Restart replaces every process gracefully: each gets a successor at once
+// and stops when its in-flight requests are done.
+func (p *Pool) Restart(reason string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	procs := append([]*proc(nil), p.procs...)
+	for _, pr := range procs {
+		p.retireLocked(pr, reason)
+	}
+}
+
+// Close stops the pool: queued requests get ErrClosed, processes finish their
+// in-flight requests (bounded by ShutdownTimeout) and exit. It waits for that.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.stopWg.Wait()
+		return
+	}
+	p.closed = true
+	close(p.closeCh)
+	p.failWaitersLocked()
+	procs := p.procs
+	p.procs = nil
+	for _, pr := range procs {
+		pr.retiring = true
+		p.stopLocked(pr)
+	}
+	p.mu.Unlock()
+	p.stopWg.Wait()
+}
