@@ -3,8 +3,10 @@ package bridge
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -610,5 +612,62 @@ func TestStdinBeforeParamsEnd(t *testing.T) {
 	client.Write(in)
 	if r := readResponse(t, client, 1); !strings.HasPrefix(string(r.stdout), "Status: 400") {
 		t.Errorf("stdout %q", r.stdout)
+	}
+}
+
+// A handler that reads nothing until the web server has sent the whole body
+// must still get all of it: the connection reader spools instead of waiting
+// (nginx sends the whole body before it reads any response).
+func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
+	noLeaks(t)
+	const size = 8 << 20
+	sent := make(chan struct{})
+	res := make(chan []byte, 1)
+	spool := t.TempDir()
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		select {
+		case <-sent:
+		case <-time.After(20 * time.Second):
+			t.Error("the web server could not send the body while the handler was not reading")
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, r.Stdin)
+		if err != nil || n != size {
+			t.Errorf("read %d bytes, err %v", n, err)
+		}
+		peak := r.Stdin.(*stdinPipe).maxBuffer()
+		if peak > 64<<10+65535 {
+			t.Errorf("memory buffer grew to %d bytes", peak)
+		}
+		res <- h.Sum(nil)
+		return EndStatus{}
+	}))
+	s.StdinBuffer = 64 << 10
+	s.SpoolDir = spool
+	client, _ := serveConn(t, s)
+	want := sha256.New()
+	go func() {
+		data := make([]byte, 65535)
+		client.Write(append(beginRec(1, RoleResponder, false), rec(typeParams, 1, nil, 0)...))
+		for n := 0; n < size; {
+			m := min(len(data), size-n)
+			for i := range data[:m] {
+				data[i] = byte((n + i) * 7)
+			}
+			want.Write(data[:m])
+			if _, err := client.Write(rec(typeStdin, 1, data[:m], 0)); err != nil {
+				return
+			}
+			n += m
+		}
+		client.Write(rec(typeStdin, 1, nil, 0))
+		close(sent)
+	}()
+	readResponse(t, client, 1)
+	if got := <-res; !bytes.Equal(got, want.Sum(nil)) {
+		t.Fatal("spooled body differs from what was sent")
+	}
+	if ents, _ := os.ReadDir(spool); len(ents) != 0 {
+		t.Fatalf("spool files left behind: %v", ents)
 	}
 }

@@ -151,7 +151,7 @@ func (c *conn) start(r *request) {
 	}
 	r.Params = ps
 	r.paramsDone = true
-	r.stdin = newStdinPipe(c.srv.stdinBuffer())
+	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
 	r.Stdin = r.stdin
 	go c.run(r)
 }
@@ -183,7 +183,7 @@ func (c *conn) stdinRecord(id uint16, content []byte) {
 		return
 	}
 	c.mu.Unlock()
-	r.stdin.write(content) // waits while the handler is behind
+	r.stdin.write(content) // never waits: spools when the handler is behind
 }
 
 // reject answers a request whose PARAMS are unacceptable with a 400.

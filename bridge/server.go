@@ -47,9 +47,12 @@ type Server struct {
 	MaxConns, MaxReqs int
 	MaxParamsBytes    int // name+value bytes per request
 	MaxParams         int // pairs per request
-	// StdinBuffer is how many STDIN bytes are queued per request before
-	// the connection reader waits for the handler.
+	// StdinBuffer is how many unread STDIN bytes a request keeps in memory;
+	// beyond that they are spooled to a file in SpoolDir.
 	StdinBuffer int
+	// SpoolDir holds the unlinked files that take STDIN beyond StdinBuffer
+	// when a handler reads slower than the web server sends ("": os.TempDir()).
+	SpoolDir string
 	// ReadTimeout bounds a record once it has started, the PARAMS of a
 	// request from its BEGIN_REQUEST, and the discarding of unread STDIN
 	// before a connection is closed.

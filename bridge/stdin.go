@@ -1,52 +1,83 @@
 package bridge
 
 import (
+	"fmt"
 	"io"
+	"os"
 	"sync"
 )
 
 // stdinPipe carries FCGI_STDIN from the connection reader to the handler.
-// It holds at most limit bytes, or one record when it was empty, so memory
-// stays bounded whatever the upload size: a full pipe makes the connection
-// reader wait for the handler.
+//
+// The connection reader never waits for the handler: up to limit bytes are
+// kept in memory and the rest is spooled to an unlinked temporary file, as
+// uWSGI's post-buffering does. Waiting would deadlock behind nginx, which
+// reads no response until it has sent the whole request body: an
+// application that answers while it reads (an echo, a streaming upload
+// handler) would block on a full response socket while nginx blocks on a
+// full request socket. It also keeps one slow request from stalling the
+// others multiplexed on the connection. Memory stays bounded whatever the
+// upload size.
 type stdinPipe struct {
 	mu     sync.Mutex
 	cond   sync.Cond
-	buf    []byte // unread bytes are buf[r:]
+	buf    []byte // unread memory bytes are buf[r:]; they precede the file's
 	r      int
 	limit  int
-	eof    bool  // the empty STDIN record arrived
-	err    error // ErrAborted after abort or loss of the connection
-	closed bool  // the handler is done; later input is dropped
-	peak   int   // largest buffer ever allocated, for tests
+	dir    string   // where spool files go ("" = os.TempDir())
+	file   *os.File // spool, unlinked; nil while everything fits in memory
+	fr, fw int64    // read and write offsets in file
+	eof    bool     // the empty STDIN record arrived
+	err    error    // ErrAborted after abort or loss of the connection; a spool failure
+	closed bool     // the handler is done; later input is dropped
+	peak   int      // largest buffer ever allocated, for tests
 }
 
-func newStdinPipe(limit int) *stdinPipe {
-	p := &stdinPipe{limit: limit}
+func newStdinPipe(limit int, dir string) *stdinPipe {
+	p := &stdinPipe{limit: limit, dir: dir}
 	p.cond.L = &p.mu
 	return p
 }
 
-// write queues p, waiting while the pipe is full. It returns at once when
-// the handler has finished or the request was aborted.
+// write queues b without waiting. Input after the handler finished or after
+// an abort is dropped.
 func (p *stdinPipe) write(b []byte) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for {
-		if p.closed || p.err != nil || p.eof {
-			return
-		}
-		n := len(p.buf) - p.r
-		if n == 0 || n+len(b) <= p.limit {
-			break
-		}
-		p.cond.Wait()
+	if p.closed || p.err != nil || p.eof || len(b) == 0 {
+		return
 	}
-	if len(p.buf)+len(b) > cap(p.buf) {
-		p.grow(len(b))
+	unread := len(p.buf) - p.r
+	if p.file == nil && (unread == 0 || unread+len(b) <= p.limit) {
+		if len(p.buf)+len(b) > cap(p.buf) {
+			p.grow(len(b))
+		}
+		p.buf = append(p.buf, b...)
+		p.cond.Broadcast()
+		return
 	}
-	p.buf = append(p.buf, b...)
+	if err := p.spool(b); err != nil {
+		p.err = err
+		p.buf, p.r = nil, 0
+	}
 	p.cond.Broadcast()
+}
+
+// spool appends b to the spool file, creating it on first use.
+func (p *stdinPipe) spool(b []byte) error {
+	if p.file == nil {
+		f, err := os.CreateTemp(p.dir, "wsgifcgi-stdin-")
+		if err != nil {
+			return fmt.Errorf("spooling request body: %w", err)
+		}
+		os.Remove(f.Name()) // only the open descriptor keeps it
+		p.file, p.fr, p.fw = f, 0, 0
+	}
+	if _, err := p.file.WriteAt(b, p.fw); err != nil {
+		return fmt.Errorf("spooling request body: %w", err)
+	}
+	p.fw += int64(len(b))
+	return nil
 }
 
 // grow makes room for n more bytes: it compacts first and allocates only
@@ -82,19 +113,27 @@ func (p *stdinPipe) abort() {
 	if p.err == nil {
 		p.err = ErrAborted
 	}
-	p.buf, p.r = nil, 0
+	p.release()
 	p.cond.Broadcast()
 	p.mu.Unlock()
 }
 
 // close is called when the handler returns: buffered and later input is
-// discarded and a waiting writer is released.
+// discarded.
 func (p *stdinPipe) close() {
 	p.mu.Lock()
 	p.closed = true
-	p.buf, p.r = nil, 0
+	p.release()
 	p.cond.Broadcast()
 	p.mu.Unlock()
+}
+
+func (p *stdinPipe) release() {
+	p.buf, p.r = nil, 0
+	if p.file != nil {
+		p.file.Close()
+		p.file = nil
+	}
 }
 
 func (p *stdinPipe) Read(b []byte) (int, error) {
@@ -107,7 +146,7 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if p.closed {
 			return 0, io.ErrClosedPipe
 		}
-		if p.r < len(p.buf) {
+		if p.r < len(p.buf) || (p.file != nil && p.fr < p.fw) {
 			break
 		}
 		if p.eof {
@@ -118,12 +157,25 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		}
 		p.cond.Wait()
 	}
-	n := copy(b, p.buf[p.r:])
-	p.r += n
-	if p.r == len(p.buf) {
-		p.buf, p.r = p.buf[:0], 0
+	if p.r < len(p.buf) {
+		n := copy(b, p.buf[p.r:])
+		p.r += n
+		if p.r == len(p.buf) {
+			p.buf, p.r = p.buf[:0], 0
+		}
+		return n, nil
 	}
-	p.cond.Broadcast()
+	n, err := p.file.ReadAt(b[:min(int64(len(b)), p.fw-p.fr)], p.fr)
+	p.fr += int64(n)
+	if err != nil && err != io.EOF {
+		p.err = fmt.Errorf("reading spooled request body: %w", err)
+		return n, p.err
+	}
+	if p.fr == p.fw {
+		// Drained: back to memory until the handler falls behind again.
+		p.file.Close()
+		p.file = nil
+	}
 	return n, nil
 }
 
