@@ -267,3 +267,24 @@ func TestErrorsReachCallLog(t *testing.T) {
 		t.Errorf("worker log lacks pid: %s", wlog.String())
 	}
 }
+
+// Concurrent first requests must wait for a script being loaded by another
+// thread, never run a half-executed module.
+func TestConcurrentFirstLoad(t *testing.T) {
+	w, _ := startWorker(t, Config{Threads: 6})
+	errs := make(chan error, 6)
+	for i := 0; i < 6; i++ {
+		go func() {
+			out, res, err, _ := serve(t, w, env(t, "slowimport.wsgi"), nil)
+			if err == nil && (res.Status != 200 || out.String() != "loaded") {
+				err = fmt.Errorf("status %d body %q", res.Status, out.String())
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 6; i++ {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

@@ -465,6 +465,9 @@ class Loader:
 
     def __init__(self):
         self.lock = threading.RLock()
+        # Fully executed modules only: sys.modules holds a module while its
+        # code still runs, and another thread must not take it then.
+        self.loaded = {}
 
     def load(self, path, reloading, mechanism):
         try:
@@ -472,18 +475,21 @@ class Loader:
         except OSError:
             raise NotFound(path) from None
         name = '_mod_wsgi_' + hashlib.md5(path.encode('utf-8', 'surrogateescape')).hexdigest()
-        module = sys.modules.get(name)
-        if module is not None and (not reloading or getattr(module, '__mtime__', None) == mtime):
+        module = self.loaded.get(name)
+        if module is not None and (not reloading or module.__mtime__ == mtime):
             return module
         with self.lock:
-            module = sys.modules.get(name)
+            module = self.loaded.get(name)
             if module is not None:
-                if not reloading or getattr(module, '__mtime__', None) == mtime:
+                if not reloading or module.__mtime__ == mtime:
                     return module
                 if mechanism == 'process':
                     raise ReloadProcess(path)
-                del sys.modules[name]
-            return self._exec(name, path, mtime)
+                del self.loaded[name]
+                sys.modules.pop(name, None)
+            module = self._exec(name, path, mtime)
+            self.loaded[name] = module
+            return module
 
     def _exec(self, name, path, mtime):
         with open(path, 'rb') as f:
