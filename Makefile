@@ -1,0 +1,33 @@
+# wsgifcgi: build, test, benchmark.
+GO ?= go
+BIN := bin/wsgifcgi
+
+.PHONY: all build test check deps fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/wsgifcgi
+
+# deps installs what the tests run against (nginx, cgi-fcgi, Debian's Python
+# with Django and Flask) when it is missing; it needs root for apt-get.
+deps:
+	@scripts/install-deps.sh
+
+# check: formatting and vet, no tests.
+check:
+	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps check
+	$(GO) test -race -timeout 20m ./...
+
+# fuzz runs each fuzzer briefly (FUZZTIME=30s by default).
+FUZZTIME ?= 30s
+fuzz:
+	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzNameValues$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
+
+clean:
+	rm -rf bin

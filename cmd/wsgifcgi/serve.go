@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/bridge"
+	"github.com/wsgifcgi/wsgifcgi/gateway"
+	"github.com/wsgifcgi/wsgifcgi/groups"
+)
+
+// drainTimeout bounds how long SIGTERM waits for in-flight requests.
+const drainTimeout = 30 * time.Second
+
+func serve(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var paths, listens multi
+	fs.Var(&paths, "c", "configuration file or directory (repeatable)")
+	fs.Var(&listens, "listen", "FastCGI listener: unix:/path, tcp:HOST:PORT or fd:N (repeatable)")
+	httpAddr := fs.String("http", "", "also serve plain HTTP on ADDR through the FastCGI path")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	paths = configPaths(paths)
+	cfg, err := groups.Load(paths...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	log := newLogger(cfg.Server.LogFormat, cfg.Server.LogLevel)
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
+	gw, err := gateway.New(cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsgifcgi:", err)
+		return 1
+	}
+	defer gw.Close()
+
+	lns, cleanup, err := openListeners(cfg, listens, *httpAddr != "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsgifcgi:", err)
+		return 1
+	}
+	defer cleanup()
+
+	srv := &bridge.Server{Handler: gw, Log: log}
+	var wg sync.WaitGroup
+	errc := make(chan error, len(lns)+1)
+	for _, l := range lns {
+		log.Info().Str("listen", l.Addr().Network()+":"+l.Addr().String()).Msg("serving FastCGI")
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(l); err != nil && !errors.Is(err, bridge.ErrServerClosed) {
+				errc <- fmt.Errorf("listener %s: %w", l.Addr(), err)
+			}
+		}()
+	}
+	var hs *http.Server
+	if *httpAddr != "" {
+		hs = &http.Server{Addr: *httpAddr, Handler: httpFront(lns[0].Addr()), ReadHeaderTimeout: 30 * time.Second}
+		hl, err := net.Listen("tcp", *httpAddr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wsgifcgi: --http:", err)
+			return 1
+		}
+		log.Info().Str("http", hl.Addr().String()).Msg("serving HTTP for local use")
+		go func() {
+			if err := hs.Serve(hl); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("--http: %w", err)
+			}
+		}()
+	}
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	for {
+		select {
+		case err := <-errc:
+			log.Error().Err(err).Msg("stopping")
+			srv.Close()
+			return 1
+		case sig := <-sigs:
+			switch sig {
+			case syscall.SIGHUP:
+				reload(gw, paths, log)
+			case syscall.SIGUSR1:
+				log.Info().Msg("SIGUSR1: restarting worker processes")
+				gw.Restart()
+			default:
+				log.Info().Str("signal", sig.String()).Int("in_flight", srv.Active()).Msg("draining")
+				ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+				if hs != nil {
+					_ = hs.Shutdown(ctx)
+				}
+				err := srv.Shutdown(ctx)
+				cancel()
+				wg.Wait()
+				if err != nil {
+					log.Warn().Err(err).Msg("drain timed out; requests were cut")
+				}
+				gw.Close()
+				log.Info().Msg("stopped")
+				return 0
+			}
+		}
+	}
+}
+
+// reload re-reads the configuration; a broken one is logged and the old one
+// keeps serving.
+func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) {
+	cfg, err := groups.Load(paths...)
+	if err == nil {
+		err = gw.Reload(cfg)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("SIGHUP: configuration rejected, keeping the running one")
+		return
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn().Msg(w)
+	}
+	log.Info().Msg("SIGHUP: configuration reloaded")
+}
+
+// openListeners opens the configured and command-line listeners; with none,
+// an inherited fd 0 socket (mod_fcgid, spawn-fcgi), or for --http alone a
+// private unix socket.
+func openListeners(cfg *groups.Config, extra []string, forHTTP bool) ([]net.Listener, func(), error) {
+	lc := bridge.ListenConfig{WebServerAddrs: cfg.Server.WebServerAddrs, SocketMode: cfg.Server.SocketMode}
+	var lns []net.Listener
+	cleanup := func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}
+	specs := append(append([]string(nil), cfg.Server.Listen...), extra...)
+	for _, s := range specs {
+		l, err := bridge.Listen(s, lc)
+		if err != nil {
+			cleanup()
+			return nil, nil, fmt.Errorf("listen %s: %w", s, err)
+		}
+		lns = append(lns, l)
+	}
+	if len(lns) == 0 {
+		if l, ok := bridge.InheritedListener(); ok {
+			lns = append(lns, l)
+		}
+	}
+	if len(lns) == 0 && forHTTP {
+		dir, err := os.MkdirTemp("", "wsgifcgi-")
+		if err != nil {
+			return nil, nil, err
+		}
+		l, err := bridge.Listen("unix:"+filepath.Join(dir, "fcgi.sock"), bridge.ListenConfig{SocketMode: 0o600})
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, nil, err
+		}
+		lns = append(lns, l)
+		prev := cleanup
+		cleanup = func() { prev(); os.RemoveAll(dir) }
+	}
+	if len(lns) == 0 {
+		return nil, nil, errors.New("no listener: set [server] listen, pass --listen, or start with a listening socket on fd 0")
+	}
+	return lns, cleanup, nil
+}
+
+func newLogger(format, level string) zerolog.Logger {
+	var log zerolog.Logger
+	if format == "console" {
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+	} else {
+		log = zerolog.New(os.Stderr)
+	}
+	lvl, err := zerolog.ParseLevel(level)
+	if err != nil || level == "" {
+		lvl = zerolog.InfoLevel
+	}
+	return log.Level(lvl).With().Timestamp().Logger()
+}

@@ -1,0 +1,157 @@
+package gateway
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/wsgifcgi/wsgifcgi/bridge"
+	"github.com/wsgifcgi/wsgifcgi/groups"
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
+)
+
+// params is the groups.Params view of a request's FastCGI params: for a
+// repeated name the last one wins, as the spec says.
+type params []bridge.Param
+
+func (p params) Get(name string) (string, bool) {
+	for i := len(p) - 1; i >= 0; i-- {
+		if p[i].Name == name {
+			return p[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// environOptions are the server settings that shape every environ.
+type environOptions struct {
+	trustRemoteUser bool
+}
+
+// mod_wsgi values that travel with the environ; the worker converts none of them.
+type wsgiMeta struct {
+	requestID    string
+	requestStart int64 // µs since the epoch
+	daemon       bool
+	restarts     int
+}
+
+// buildEnviron fills env with the string part of the WSGI environ: every
+// FastCGI param as CGI gives it, corrected by the spec's rules, then the
+// context's env and the mod_wsgi.* keys. It reports false when a value cannot
+// be carried (a NUL byte), which is a 400.
+func buildEnviron(env *pyworker.Environ, ps []bridge.Param, rt *groups.Route, opt environOptions, m wsgiMeta) bool {
+	scheme := "http"
+	// Repeated HTTP_* params are joined with ", ", any other repeated param
+	// takes its last value. Most requests have no repeats, so look for one
+	// before paying for a merged copy.
+	merged := ps
+	if hasRepeats(ps) {
+		merged = mergeRepeats(ps)
+	}
+	ok := true
+	var hdrType, hdrLength string
+	hasType, hasLength := false, false
+	for _, p := range merged {
+		switch p.Name {
+		case "HTTP_CONTENT_TYPE":
+			// CGI carries these two headers only as CONTENT_TYPE and
+			// CONTENT_LENGTH (nginx sends both forms).
+			hdrType = p.Value
+			continue
+		case "HTTP_CONTENT_LENGTH":
+			hdrLength = p.Value
+			continue
+		case "HTTPS":
+			if v := strings.ToLower(p.Value); v == "on" || v == "1" {
+				scheme = "https"
+			}
+			continue
+		case "SCRIPT_NAME", "PATH_INFO", "SCRIPT_FILENAME":
+			continue // the bridge's own routing sets these
+		case "HTTP_AUTHORIZATION":
+			if !rt.PassAuthorization {
+				continue
+			}
+		case "REMOTE_USER", "AUTH_TYPE":
+			if !opt.trustRemoteUser {
+				continue
+			}
+		case "CONTENT_TYPE", "CONTENT_LENGTH":
+			if p.Value == "" {
+				continue
+			}
+			hasType = hasType || p.Name == "CONTENT_TYPE"
+			hasLength = hasLength || p.Name == "CONTENT_LENGTH"
+		}
+		ok = env.Add(p.Name, p.Value) && ok
+	}
+	if !hasType && hdrType != "" {
+		ok = env.Add("CONTENT_TYPE", hdrType) && ok
+	}
+	if !hasLength && hdrLength != "" {
+		ok = env.Add("CONTENT_LENGTH", hdrLength) && ok
+	}
+	for _, e := range rt.Env {
+		ok = env.Add(e.Name, e.Value) && ok
+	}
+	ok = env.Add("SCRIPT_NAME", rt.ScriptName) && ok
+	ok = env.Add("PATH_INFO", rt.PathInfo) && ok
+	ok = env.Add("SCRIPT_FILENAME", rt.ScriptFilename) && ok
+	env.Add("wsgi.url_scheme", scheme)
+	env.Add("mod_wsgi.process_group", rt.ProcessGroup)
+	env.Add("mod_wsgi.application_group", rt.ApplicationGroup)
+	env.Add("mod_wsgi.callable_object", rt.CallableObject)
+	env.Add("mod_wsgi.request_handler", "wsgi-script")
+	env.Add("mod_wsgi.handler_script", "")
+	env.Add("mod_wsgi.script_reloading", boolString(rt.ScriptReloading))
+	env.Add("mod_wsgi.reload_mechanism", rt.ReloadMechanism)
+	env.Add("mod_wsgi.script_name", rt.ScriptName)
+	env.Add("mod_wsgi.path_info", rt.PathInfo)
+	env.Add("mod_wsgi.request_id", m.requestID)
+	start := strconv.FormatInt(m.requestStart, 10)
+	env.Add("mod_wsgi.request_start", start)
+	if m.daemon {
+		env.Add("mod_wsgi.queue_start", start)
+		env.Add("mod_wsgi.daemon_restarts", strconv.Itoa(m.restarts))
+	}
+	return ok
+}
+
+func boolString(b bool) string {
+	if b {
+		return "1"
+	}
+	return "0"
+}
+
+// hasRepeats compares pairwise: a request has a few dozen params, and this
+// keeps the common case free of allocation.
+func hasRepeats(ps []bridge.Param) bool {
+	for i := 1; i < len(ps); i++ {
+		for j := 0; j < i; j++ {
+			if ps[i].Name == ps[j].Name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mergeRepeats keeps the first position of each name.
+func mergeRepeats(ps []bridge.Param) []bridge.Param {
+	out := make([]bridge.Param, 0, len(ps))
+	at := make(map[string]int, len(ps))
+	for _, p := range ps {
+		i, dup := at[p.Name]
+		switch {
+		case !dup:
+			at[p.Name] = len(out)
+			out = append(out, p)
+		case strings.HasPrefix(p.Name, "HTTP_"):
+			out[i].Value += ", " + p.Value
+		default:
+			out[i].Value = p.Value
+		}
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+// Package gateway joins the pieces: it serves each FastCGI request (bridge) by
+// routing it (groups), building its WSGI environ and running it on the pool of
+// its process group and application group (groups/pool, pyworker).
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/bridge"
+	"github.com/wsgifcgi/wsgifcgi/groups"
+	"github.com/wsgifcgi/wsgifcgi/groups/pool"
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
+)
+
+// Gateway is the bridge.Handler of the server. Its configuration and pools
+// can be replaced while it serves (Reload).
+type Gateway struct {
+	log     zerolog.Logger
+	state   atomic.Pointer[state]
+	reqSeq  atomic.Uint64
+	idBase  string
+	envPool sync.Pool
+}
+
+// state is one generation of configuration with its pools.
+type state struct {
+	cfg   *groups.Config
+	pools *pools
+}
+
+// New builds a gateway for cfg; pools start lazily, except those that
+// import scripts, which start now so the scripts load before any request.
+func New(cfg *groups.Config, log zerolog.Logger) (*Gateway, error) {
+	g := &Gateway{log: log, idBase: strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "."}
+	g.envPool.New = func() any { return new(pyworker.Environ) }
+	st, err := g.newState(cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	g.state.Store(st)
+	return g, nil
+}
+
+func (g *Gateway) newState(cfg *groups.Config, old *pools) (*state, error) {
+	ps, err := newPools(cfg, g.log, old)
+	if err != nil {
+		return nil, err
+	}
+	return &state{cfg: cfg, pools: ps}, nil
+}
+
+// Reload switches to cfg. Pools whose settings did not change are kept; the
+// others are replaced, the old ones finishing their requests in the background.
+func (g *Gateway) Reload(cfg *groups.Config) error {
+	old := g.state.Load()
+	st, err := g.newState(cfg, old.pools)
+	if err != nil {
+		return err
+	}
+	g.state.Store(st)
+	go old.pools.closeUnused(st.pools)
+	return nil
+}
+
+// Restart replaces every worker process gracefully (SIGUSR1).
+func (g *Gateway) Restart() { g.state.Load().pools.restart() }
+
+// Close stops every pool; in-flight requests finish first.
+func (g *Gateway) Close() { g.state.Load().pools.closeAll() }
+
+// ServeFCGI implements bridge.Handler for the responder role.
+func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.EndStatus {
+	start := time.Now()
+	rl := &requestLog{start: start, id: g.idBase + strconv.FormatUint(g.reqSeq.Add(1), 36)}
+	status := g.serve(w, r, rl)
+	g.accessLog(r, rl, status)
+	return bridge.EndStatus{}
+}
+
+// requestLog gathers what the access log line reports.
+type requestLog struct {
+	start      time.Time
+	id         string
+	route      *groups.Route
+	pid        int
+	bytes      int64
+	err        error
+	headerSent bool
+}
+
+func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestLog) int {
+	ps := params(r.Params)
+	st := g.state.Load()
+	rt, err := st.cfg.Route(ps)
+	if err != nil {
+		var re *groups.RouteError
+		if errors.As(err, &re) {
+			rl.err = err
+			return writeError(w, re.Status)
+		}
+		rl.err = err
+		return writeError(w, 500)
+	}
+	rl.route = rt
+
+	body, status := requestBody(r, st.cfg.Server.ChunkedRequest)
+	if status != 0 {
+		return writeError(w, status)
+	}
+
+	env := g.envPool.Get().(*pyworker.Environ)
+	defer func() { env.Reset(); g.envPool.Put(env) }()
+
+	for attempt := 0; ; attempt++ {
+		p, err := st.pools.get(rt)
+		if err != nil {
+			rl.err = err
+			return writeError(w, 500)
+		}
+		env.Reset()
+		meta := wsgiMeta{requestID: rl.id, requestStart: rl.start.UnixMicro(), daemon: rt.ProcessGroup != "", restarts: p.Restarts()}
+		if !buildEnviron(env, r.Params, rt, environOptions{trustRemoteUser: st.cfg.Server.TrustRemoteUser}, meta) {
+			rl.err = errors.New("a FastCGI param holds a NUL byte")
+			return writeError(w, 400)
+		}
+		out := &sink{w: w}
+		call := &pyworker.Call{Environ: env, Body: body, Out: out,
+			Log: g.log.With().Str("request_id", rl.id).Str("process_group", rt.ProcessGroup).
+				Str("application_group", rt.ApplicationGroup).Logger()}
+		res, pid, err := p.Serve(r.Context(), call)
+		rl.pid, rl.bytes, rl.headerSent = pid, res.BytesOut, res.HeadersSent
+		if errors.Is(err, pool.ErrClosed) && attempt < 3 {
+			// The pool was replaced by a reload between routing and dispatch:
+			// the request has not reached a worker, so take the new one.
+			st = g.state.Load()
+			continue
+		}
+		if err == nil {
+			if ferr := out.flush(); ferr != nil {
+				rl.err = ferr
+			}
+			return res.Status
+		}
+		rl.err = err
+		if res.HeadersSent {
+			// Too late for an error page: the response ends short, which the
+			// front end sees as a truncated upstream response.
+			_ = out.flush()
+			return res.Status
+		}
+		return writeError(w, statusFor(err))
+	}
+}
+
+// statusFor maps a failure before the response started to its HTTP status.
+func statusFor(err error) int {
+	switch {
+	case errors.Is(err, pyworker.ErrNotFound):
+		return 404
+	case errors.Is(err, pyworker.ErrWorkerLost):
+		return 502
+	case errors.Is(err, pool.ErrOverloaded), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrUnavailable),
+		errors.Is(err, pool.ErrClosed), errors.Is(err, pyworker.ErrClosed):
+		return 503
+	case errors.Is(err, context.Canceled), errors.Is(err, pyworker.ErrAborted):
+		return 499 // client gone; nothing reaches it, but the log says so
+	default:
+		return 500
+	}
+}
+
+// requestBody is the body reader for the worker. A request without
+// CONTENT_LENGTH but with a body is a 411 unless chunked-request is on.
+func requestBody(r *bridge.Request, chunked bool) (io.Reader, int) {
+	if cl, ok := params(r.Params).Get("CONTENT_LENGTH"); ok && cl != "" {
+		n, err := strconv.ParseInt(cl, 10, 64)
+		if err != nil || n < 0 {
+			return nil, 400
+		}
+		return io.LimitReader(r.Stdin, n), 0
+	}
+	var one [1]byte
+	n, _ := io.ReadFull(r.Stdin, one[:])
+	if n == 0 {
+		return nil, 0
+	}
+	if !chunked {
+		return nil, 411
+	}
+	return io.MultiReader(bytes.NewReader(one[:n]), r.Stdin), 0
+}
+
+func (g *Gateway) accessLog(r *bridge.Request, rl *requestLog, status int) {
+	st := g.state.Load()
+	if !st.cfg.Server.AccessLog && rl.err == nil {
+		return
+	}
+	ps := params(r.Params)
+	method, _ := ps.Get("REQUEST_METHOD")
+	uri, _ := ps.Get("REQUEST_URI")
+	ev := g.log.Info()
+	if rl.err != nil && status >= 500 {
+		ev = g.log.Error().Err(rl.err)
+	} else if rl.err != nil {
+		ev = g.log.Warn().Err(rl.err)
+	}
+	ev = ev.Str("request_id", rl.id).Str("method", method).Str("uri", uri).Int("status", status).
+		Int64("bytes", rl.bytes).Dur("duration_ms", time.Since(rl.start))
+	if rt := rl.route; rt != nil {
+		ev = ev.Str("vhost", rt.VHost).Str("process_group", rt.ProcessGroup).
+			Str("application_group", rt.ApplicationGroup).Int("pid", rl.pid)
+	}
+	ev.Msg("request")
+}

@@ -1,0 +1,273 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+
+	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/groups"
+	"github.com/wsgifcgi/wsgifcgi/groups/pool"
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
+)
+
+// Application groups are isolated by giving each its own worker processes:
+// a pool per (process group, application group), started on first use.
+type poolKey struct{ group, app string }
+
+type pools struct {
+	cfg    *groups.Config
+	log    zerolog.Logger
+	python string
+
+	mu    sync.Mutex
+	m     map[poolKey]*pool.Pool
+	specs map[poolKey]pool.Spec
+}
+
+func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error) {
+	python, err := exec.LookPath(cfg.Server.PythonExecutable)
+	if err != nil {
+		return nil, fmt.Errorf("python-executable %q: %w", cfg.Server.PythonExecutable, err)
+	}
+	ps := &pools{cfg: cfg, log: log, python: python, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
+	// Every daemon must be startable as configured (users exist, never root)
+	// before this configuration replaces a working one.
+	for _, d := range ps.daemons() {
+		if _, err := ps.spec(d, ""); err != nil {
+			return nil, err
+		}
+	}
+	if old != nil {
+		old.mu.Lock()
+		for k, p := range old.m {
+			d := ps.daemon(k.group)
+			if d == nil {
+				continue
+			}
+			if s, err := ps.spec(d, k.app); err == nil && sameSpec(s, old.specs[k]) {
+				ps.m[k], ps.specs[k] = p, s
+			}
+		}
+		old.mu.Unlock()
+	}
+	for _, is := range cfg.ImportScripts() {
+		if _, err := ps.getKey(poolKey{is.ProcessGroup, is.ApplicationGroup}); err != nil {
+			return nil, err
+		}
+	}
+	return ps, nil
+}
+
+func (ps *pools) daemons() []*groups.Daemon {
+	ds := []*groups.Daemon{ps.cfg.Embedded}
+	for _, d := range ps.cfg.Daemons {
+		ds = append(ds, d)
+	}
+	return ds
+}
+
+func (ps *pools) daemon(name string) *groups.Daemon {
+	if name == "" {
+		return ps.cfg.Embedded
+	}
+	return ps.cfg.Daemons[name]
+}
+
+func (ps *pools) get(rt *groups.Route) (*pool.Pool, error) {
+	return ps.getKey(poolKey{rt.ProcessGroup, rt.ApplicationGroup})
+}
+
+func (ps *pools) getKey(k poolKey) (*pool.Pool, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[k]; p != nil {
+		return p, nil
+	}
+	d := ps.daemon(k.group)
+	if d == nil {
+		return nil, fmt.Errorf("process group %q is not defined", k.group)
+	}
+	s, err := ps.spec(d, k.app)
+	if err != nil {
+		return nil, err
+	}
+	p := pool.New(s, nil)
+	ps.m[k], ps.specs[k] = p, s
+	return p, nil
+}
+
+// spec derives the pool of daemon d for application group app.
+func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
+	srv := &ps.cfg.Server
+	name := d.Name
+	label := name
+	if label == "" {
+		label = "%{GLOBAL}"
+	}
+	wc := pyworker.Config{
+		Python:            ps.python,
+		Optimize:          srv.PythonOptimize,
+		ProcessGroup:      name,
+		ApplicationGroup:  app,
+		Threads:           d.Threads,
+		Multiprocess:      d.Multiprocess(),
+		RunOnce:           d.Threads == 1 && d.MaximumRequests == 1,
+		PythonPath:        append(append([]string(nil), srv.PythonPath...), d.PythonPath...),
+		RestrictStdin:     srv.RestrictStdin,
+		RestrictStdout:    srv.RestrictStdout,
+		RestrictSignal:    srv.RestrictSignal,
+		StackSize:         d.StackSize,
+		StartTimeout:      d.StartupTimeout,
+		ReceiveBufferSize: d.ReceiveBufferSize,
+		SendBufferSize:    d.SendBufferSize,
+		Dir:               d.Home,
+		Log:               ps.log.With().Str("process_group", name).Str("application_group", app).Logger(),
+	}
+	wc.Argv0 = d.ProcessTitle()
+	for _, is := range ps.cfg.ImportScripts() {
+		if is.ProcessGroup == name && is.ApplicationGroup == app {
+			wc.ImportScripts = append(wc.ImportScripts, is.Path)
+		}
+	}
+	if srv.PythonHome != "" {
+		wc.Env = append(os.Environ(), "PYTHONHOME="+srv.PythonHome)
+	}
+	if os.Geteuid() == 0 {
+		cred, home, err := credential(d, label)
+		if err != nil {
+			return pool.Spec{}, err
+		}
+		wc.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+		if wc.Dir == "" {
+			// mod_wsgi's default: the user's home, when there is one
+			// (nobody's is /nonexistent).
+			wc.Dir = "/"
+			if st, err := os.Stat(home); err == nil && st.IsDir() {
+				wc.Dir = home
+			}
+		}
+	}
+	return pool.Spec{
+		Name:            label + "|" + app,
+		Worker:          wc,
+		Processes:       d.Processes,
+		MaximumRequests: d.MaximumRequests,
+		QueueTimeout:    d.QueueTimeout,
+		Backlog:         d.ListenBacklog,
+		ShutdownTimeout: d.ShutdownTimeout,
+		Log:             ps.log,
+	}, nil
+}
+
+// credential resolves the user and group a daemon's processes run as when
+// the bridge is root. Workers never run as root.
+func credential(d *groups.Daemon, label string) (*syscall.Credential, string, error) {
+	if d.User == "" {
+		return nil, "", fmt.Errorf("process group %s: the bridge runs as root, so a user is required (workers never run as root)", label)
+	}
+	u, err := lookupUser(d.User)
+	if err != nil {
+		return nil, "", fmt.Errorf("process group %s: user %q: %w", label, d.User, err)
+	}
+	uid, _ := strconv.ParseUint(u.Uid, 10, 32)
+	gid, _ := strconv.ParseUint(u.Gid, 10, 32)
+	if uid == 0 {
+		return nil, "", fmt.Errorf("process group %s: user %q is root; workers never run as root", label, d.User)
+	}
+	if d.Group != "" {
+		g, err := lookupGroup(d.Group)
+		if err != nil {
+			return nil, "", fmt.Errorf("process group %s: group %q: %w", label, d.Group, err)
+		}
+		gid, _ = strconv.ParseUint(g.Gid, 10, 32)
+	}
+	cred := &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	if gids, err := u.GroupIds(); err == nil {
+		for _, s := range gids {
+			if n, err := strconv.ParseUint(s, 10, 32); err == nil {
+				cred.Groups = append(cred.Groups, uint32(n))
+			}
+		}
+	}
+	return cred, u.HomeDir, nil
+}
+
+// lookupUser accepts a name or "#uid", as mod_wsgi does.
+func lookupUser(s string) (*user.User, error) {
+	if id, ok := strings.CutPrefix(s, "#"); ok {
+		u, err := user.LookupId(id)
+		if err != nil {
+			return &user.User{Uid: id, Gid: id, Username: s}, nil
+		}
+		return u, nil
+	}
+	return user.Lookup(s)
+}
+
+func lookupGroup(s string) (*user.Group, error) {
+	if id, ok := strings.CutPrefix(s, "#"); ok {
+		return &user.Group{Gid: id, Name: s}, nil
+	}
+	return user.LookupGroup(s)
+}
+
+// sameSpec says whether a pool may be kept across a reload.
+func sameSpec(a, b pool.Spec) bool {
+	a.Log, b.Log = zerolog.Nop(), zerolog.Nop()
+	a.Worker.Log, b.Worker.Log = zerolog.Nop(), zerolog.Nop()
+	return reflect.DeepEqual(a, b)
+}
+
+func (ps *pools) restart() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, p := range ps.m {
+		p.Restart("restart signal")
+	}
+}
+
+func (ps *pools) closeAll() {
+	ps.mu.Lock()
+	all := make([]*pool.Pool, 0, len(ps.m))
+	for _, p := range ps.m {
+		all = append(all, p)
+	}
+	ps.mu.Unlock()
+	closePools(all)
+}
+
+// closeUnused closes the pools of ps that next did not take over.
+func (ps *pools) closeUnused(next *pools) {
+	next.mu.Lock()
+	kept := map[*pool.Pool]bool{}
+	for _, p := range next.m {
+		kept[p] = true
+	}
+	next.mu.Unlock()
+	ps.mu.Lock()
+	var drop []*pool.Pool
+	for _, p := range ps.m {
+		if !kept[p] {
+			drop = append(drop, p)
+		}
+	}
+	ps.mu.Unlock()
+	closePools(drop)
+}
+
+func closePools(ps []*pool.Pool) {
+	var wg sync.WaitGroup
+	for _, p := range ps {
+		wg.Add(1)
+		go func() { defer wg.Done(); p.Close() }()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,55 @@
+package gateway
+
+import (
+	"fmt"
+	"net/http"
+
+	"github.com/wsgifcgi/wsgifcgi/bridge"
+)
+
+// sink passes a worker's response to the FastCGI connection. The header
+// block is held back and sent with the first body block, so that a typical
+// response costs one write.
+type sink struct {
+	w       bridge.ResponseWriter
+	pending []byte
+	buf     []byte
+}
+
+func (s *sink) WriteHeader(status int, block []byte) error {
+	s.pending = append(s.pending[:0], block...)
+	return nil
+}
+
+func (s *sink) Write(p []byte) error {
+	if len(s.pending) == 0 {
+		_, err := s.w.Write(p)
+		return err
+	}
+	s.buf = append(append(s.buf[:0], s.pending...), p...)
+	s.pending = s.pending[:0]
+	_, err := s.w.Write(s.buf)
+	return err
+}
+
+// flush sends a header block that no body followed.
+func (s *sink) flush() error {
+	if len(s.pending) == 0 {
+		return nil
+	}
+	_, err := s.w.Write(s.pending)
+	s.pending = s.pending[:0]
+	return err
+}
+
+// writeError sends a short error page with status code and returns code.
+// 499 (client gone) has nobody to read a page.
+func writeError(w bridge.ResponseWriter, code int) int {
+	if code == 499 {
+		return code
+	}
+	text := http.StatusText(code)
+	body := fmt.Sprintf("<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1></body></html>\n", code, text, text)
+	_, _ = fmt.Fprintf(w, "Status: %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s", code, text, len(body), body)
+	return code
+}

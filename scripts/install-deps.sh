@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the programs the tests run against, when missing. Debian packages:
+#   nginx-light      the front end of the integration tests
+#   libfcgi-bin      cgi-fcgi, a reference FastCGI client
+#   python3          Debian's /usr/bin/python3, which the tests' workers run
+set -eu
+need=""
+command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
+command -v cgi-fcgi >/dev/null 2>&1 || need="$need libfcgi-bin"
+[ -x /usr/bin/python3 ] || need="$need python3"
+[ -z "$need" ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+	echo "install-deps: missing:$need (run as root, or install them)" >&2
+	exit 1
+fi
+echo "install-deps: installing$need"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $need >/dev/null
