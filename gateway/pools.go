@@ -3,7 +3,6 @@ package gateway
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"os/user"
 	"reflect"
 	"strconv"
@@ -23,9 +22,8 @@ import (
 type poolKey struct{ group, app string }
 
 type pools struct {
-	cfg    *groups.Config
-	log    zerolog.Logger
-	python string
+	cfg *groups.Config
+	log zerolog.Logger
 
 	mu    sync.Mutex
 	m     map[poolKey]*pool.Pool
@@ -33,11 +31,7 @@ type pools struct {
 }
 
 func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error) {
-	python, err := exec.LookPath(cfg.Server.PythonExecutable)
-	if err != nil {
-		return nil, fmt.Errorf("python-executable %q: %w", cfg.Server.PythonExecutable, err)
-	}
-	ps := &pools{cfg: cfg, log: log, python: python, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
+	ps := &pools{cfg: cfg, log: log, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
 	// Every daemon must be startable as configured (users exist, never root)
 	// before this configuration replaces a working one.
 	for _, d := range ps.daemons() {
@@ -113,7 +107,6 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		label = "%{GLOBAL}"
 	}
 	wc := pyworker.Config{
-		Python:            ps.python,
 		Optimize:          srv.PythonOptimize,
 		ProcessGroup:      name,
 		ApplicationGroup:  app,
@@ -140,8 +133,11 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 	if srv.PythonHome != "" {
 		wc.Env = append(os.Environ(), "PYTHONHOME="+srv.PythonHome)
 	}
+	var cred *syscall.Credential
 	if os.Geteuid() == 0 {
-		cred, home, err := credential(d, label)
+		var home string
+		var err error
+		cred, home, err = credential(d, label)
 		if err != nil {
 			return pool.Spec{}, err
 		}
@@ -155,6 +151,11 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 			}
 		}
 	}
+	python, err := findPython(srv.PythonExecutable, cred)
+	if err != nil {
+		return pool.Spec{}, fmt.Errorf("process group %s: %w", label, err)
+	}
+	wc.Python = python
 	return pool.Spec{
 		Name:            label + "|" + app,
 		Worker:          wc,
