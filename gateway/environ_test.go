@@ -20,18 +20,20 @@ func decode(e *pyworker.Environ) map[string]string {
 	return m
 }
 
+func bp(name, value string) bridge.Param { return bridge.Param{Name: name, Value: value} }
+
 func TestEnvironRules(t *testing.T) {
 	ps := []bridge.Param{
-		{"REQUEST_METHOD", "POST"},
-		{"SCRIPT_NAME", "/index.php"}, {"SCRIPT_NAME", "/again"}, // nginx sends it twice
-		{"PATH_INFO", "/from-nginx"},
-		{"HTTPS", "on"},
-		{"HTTP_AUTHORIZATION", "Basic eDp5"},
-		{"REMOTE_USER", "mallory"}, {"AUTH_TYPE", "Basic"},
-		{"CONTENT_TYPE", ""}, {"CONTENT_LENGTH", ""},
-		{"HTTP_CONTENT_TYPE", "text/plain"}, {"HTTP_CONTENT_LENGTH", "3"},
-		{"HTTP_X_A", "1"}, {"HTTP_X_A", "2"},
-		{"QUERY_STRING", "a=1"}, {"QUERY_STRING", "b=2"},
+		bp("REQUEST_METHOD", "POST"),
+		bp("SCRIPT_NAME", "/index.php"), bp("SCRIPT_NAME", "/again"), // nginx sends it twice
+		bp("PATH_INFO", "/from-nginx"),
+		bp("HTTPS", "on"),
+		bp("HTTP_AUTHORIZATION", "Basic eDp5"),
+		bp("REMOTE_USER", "mallory"), bp("AUTH_TYPE", "Basic"),
+		bp("CONTENT_TYPE", ""), bp("CONTENT_LENGTH", ""),
+		bp("HTTP_CONTENT_TYPE", "text/plain"), bp("HTTP_CONTENT_LENGTH", "3"),
+		bp("HTTP_X_A", "1"), bp("HTTP_X_A", "2"),
+		bp("QUERY_STRING", "a=1"), bp("QUERY_STRING", "b=2"),
 	}
 	rt := &groups.Route{ScriptName: "/app", PathInfo: "/x", ScriptFilename: "/srv/app.wsgi",
 		ProcessGroup: "site1", ApplicationGroup: "example.com|/app", CallableObject: "application",
@@ -80,7 +82,7 @@ func TestEnvironRules(t *testing.T) {
 
 func TestEnvironRefusesNUL(t *testing.T) {
 	var e pyworker.Environ
-	ps := []bridge.Param{{"HTTP_X", "a\x00b"}}
+	ps := []bridge.Param{bp("HTTP_X", "a\x00b")}
 	if buildEnviron(&e, ps, &groups.Route{}, environOptions{}, wsgiMeta{}) {
 		t.Fatal("a NUL in a param was accepted")
 	}

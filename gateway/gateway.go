@@ -83,6 +83,11 @@ func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.E
 	rl := &requestLog{start: start, id: g.idBase + strconv.FormatUint(g.reqSeq.Add(1), 36)}
 	status := g.serve(w, r, rl)
 	g.accessLog(r, rl, status)
+	if errors.Is(rl.err, pool.ErrOverloaded) {
+		// nginx ignores the protocol status and shows the 503 page already
+		// sent; a front end that reads it learns the queue is full.
+		return bridge.EndStatus{ProtocolStatus: bridge.StatusOverloaded}
+	}
 	return bridge.EndStatus{}
 }
 
