@@ -173,6 +173,8 @@ func statusFor(err error) int {
 		return 404
 	case errors.Is(err, pyworker.ErrWorkerLost):
 		return 502
+	case errors.Is(err, pool.ErrRequestTimeout):
+		return 504
 	case errors.Is(err, pool.ErrOverloaded), errors.Is(err, pool.ErrQueueTimeout), errors.Is(err, pool.ErrUnavailable),
 		errors.Is(err, pool.ErrClosed), errors.Is(err, pyworker.ErrClosed):
 		return 503

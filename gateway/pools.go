@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -37,6 +38,11 @@ func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error
 	for _, d := range ps.daemons() {
 		if _, err := ps.spec(d, ""); err != nil {
 			return nil, err
+		}
+		if os.Geteuid() != 0 && (d.User != "" || d.Group != "") {
+			// As mod_wsgi: only root can switch users.
+			log.Warn().Str("process_group", d.Name).Str("user", d.User).Str("group", d.Group).
+				Msg("not running as root: user and group are ignored, workers run as the bridge's user")
 		}
 	}
 	if old != nil {
@@ -107,22 +113,35 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		label = "%{GLOBAL}"
 	}
 	wc := pyworker.Config{
-		Optimize:          srv.PythonOptimize,
-		ProcessGroup:      name,
-		ApplicationGroup:  app,
-		Threads:           d.Threads,
-		Multiprocess:      d.Multiprocess(),
-		RunOnce:           d.Threads == 1 && d.MaximumRequests == 1,
-		PythonPath:        append(append([]string(nil), srv.PythonPath...), d.PythonPath...),
-		RestrictStdin:     srv.RestrictStdin,
-		RestrictStdout:    srv.RestrictStdout,
-		RestrictSignal:    srv.RestrictSignal,
-		StackSize:         d.StackSize,
-		StartTimeout:      d.StartupTimeout,
-		ReceiveBufferSize: d.ReceiveBufferSize,
-		SendBufferSize:    d.SendBufferSize,
-		Dir:               d.Home,
-		Log:               ps.log.With().Str("process_group", name).Str("application_group", app).Logger(),
+		Optimize:           srv.PythonOptimize,
+		ProcessGroup:       name,
+		ApplicationGroup:   app,
+		Threads:            d.Threads,
+		Multiprocess:       d.Multiprocess(),
+		RunOnce:            d.Threads == 1 && d.MaximumRequests == 1,
+		PythonPath:         append(append([]string(nil), srv.PythonPath...), d.PythonPath...),
+		RestrictStdin:      srv.RestrictStdin,
+		RestrictStdout:     srv.RestrictStdout,
+		RestrictSignal:     srv.RestrictSignal,
+		StackSize:          d.StackSize,
+		StartTimeout:       d.StartupTimeout,
+		ReceiveBufferSize:  d.ReceiveBufferSize,
+		SendBufferSize:     d.SendBufferSize,
+		Dir:                d.Home,
+		Log:                ps.log.With().Str("process_group", name).Str("application_group", app).Logger(),
+		MemoryLimit:        d.MemoryLimit,
+		VirtualMemoryLimit: d.VirtualMemoryLimit,
+		CPUTimeLimit:       int64(d.CPUTimeLimit / time.Second),
+		CPUPriority:        d.CPUPriority,
+		// A stuck application is given this long to notice its client left.
+		AbortWait: 2 * time.Second,
+	}
+	if d.UmaskSet {
+		m := int(d.Umask)
+		wc.Umask = &m
+	}
+	if d.DeadlockTimeout > 0 {
+		wc.Heartbeat = min(time.Second, d.DeadlockTimeout/4)
 	}
 	wc.Argv0 = d.ProcessTitle()
 	for _, is := range ps.cfg.ImportScripts() {
@@ -157,14 +176,19 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 	}
 	wc.Python = python
 	return pool.Spec{
-		Name:            label + "|" + app,
-		Worker:          wc,
-		Processes:       d.Processes,
-		MaximumRequests: d.MaximumRequests,
-		QueueTimeout:    d.QueueTimeout,
-		Backlog:         d.ListenBacklog,
-		ShutdownTimeout: d.ShutdownTimeout,
-		Log:             ps.log,
+		Name:              label + "|" + app,
+		Worker:            wc,
+		Processes:         d.Processes,
+		MaximumRequests:   d.MaximumRequests,
+		QueueTimeout:      d.QueueTimeout,
+		Backlog:           d.ListenBacklog,
+		ShutdownTimeout:   d.ShutdownTimeout,
+		RequestTimeout:    d.RequestTimeout,
+		InactivityTimeout: d.InactivityTimeout,
+		DeadlockTimeout:   d.DeadlockTimeout,
+		GracefulTimeout:   d.GracefulTimeout,
+		RestartInterval:   d.RestartInterval,
+		Log:               ps.log,
 	}, nil
 }
 

@@ -35,6 +35,15 @@ type Config struct {
 	Log               zerolog.Logger // the worker's stdout/stderr lines and its own events
 	ReceiveBufferSize int            // F_SETPIPE_SZ of the pipe toward the worker
 	SendBufferSize    int            // F_SETPIPE_SZ of the pipe from the worker
+
+	Umask              *int  // umask of the process; nil inherits the bridge's
+	MemoryLimit        int64 // RLIMIT_DATA bytes (memory-limit); 0: none
+	VirtualMemoryLimit int64 // RLIMIT_AS bytes (virtual-memory-limit); 0: none
+	CPUTimeLimit       int64 // RLIMIT_CPU seconds (cpu-time-limit); 0: none
+	CPUPriority        int   // setpriority value (cpu-priority); 0: unchanged
+	// Heartbeat is how often the worker proves its interpreter can run
+	// Python code (LastHeartbeat); 0: no heartbeat.
+	Heartbeat time.Duration
 }
 
 func (c Config) withDefaults() Config {
@@ -67,6 +76,13 @@ type workerConfig struct {
 	RestrictSignal   bool     `json:"restrict_signal"`
 	ImportScripts    []string `json:"import_scripts,omitempty"`
 	StackSize        int      `json:"stack_size,omitempty"`
+
+	Umask              *int    `json:"umask,omitempty"`
+	MemoryLimit        int64   `json:"memory_limit,omitempty"`
+	VirtualMemoryLimit int64   `json:"virtual_memory_limit,omitempty"`
+	CPUTimeLimit       int64   `json:"cpu_time_limit,omitempty"`
+	CPUPriority        int     `json:"cpu_priority,omitempty"`
+	Heartbeat          float64 `json:"heartbeat,omitempty"`
 }
 
 func (c Config) frame() ([]byte, error) {
@@ -75,6 +91,8 @@ func (c Config) frame() ([]byte, error) {
 		Threads: c.Threads, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
 		PythonPath: c.PythonPath, RestrictStdin: c.RestrictStdin, RestrictStdout: c.RestrictStdout,
 		RestrictSignal: c.RestrictSignal, ImportScripts: c.ImportScripts, StackSize: c.StackSize,
+		Umask: c.Umask, MemoryLimit: c.MemoryLimit, VirtualMemoryLimit: c.VirtualMemoryLimit,
+		CPUTimeLimit: c.CPUTimeLimit, CPUPriority: c.CPUPriority, Heartbeat: c.Heartbeat.Seconds(),
 	})
 	if err != nil {
 		return nil, err

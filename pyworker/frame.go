@@ -39,6 +39,7 @@ const (
 	tWant    = 19 // u32: request body bytes the worker can take
 	tLog     = 20 // flags: level; payload: text
 	tEnd     = 21 // flags: outcome
+	tPing    = 22 // heartbeat: the interpreter still runs Python code
 )
 
 const (

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -40,7 +41,13 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 		if _, err := io.ReadFull(r, data); err != nil {
 			return
 		}
+		now := time.Now().UnixNano()
+		if h.typ != tPing { // a heartbeat is not activity (inactivity-timeout)
+			w.activity.Store(now)
+		}
 		switch h.typ {
+		case tPing:
+			w.beat.Store(now)
 		case tReady:
 			if err := w.parseReady(data); err != nil {
 				w.log.Error().Err(err).Msg("bad READY frame; killing the worker")

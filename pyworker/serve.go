@@ -38,9 +38,12 @@ func (w *Worker) Serve(ctx context.Context, c *Call) (Result, error) {
 			<-pumped
 		}
 	}()
+	w.activity.Store(time.Now().UnixNano())
 	if err := w.send(frame); err != nil {
 		w.stream(s.id, true)
-		return Result{}, fmt.Errorf("%w: %v", ErrWorkerLost, err)
+		// Nothing reached the worker: ErrClosed tells the caller it may
+		// send the request elsewhere.
+		return Result{}, fmt.Errorf("%w before the request was sent (%w): %v", ErrWorkerLost, ErrClosed, err)
 	}
 	if c.Body != nil {
 		pumped = make(chan struct{})
@@ -58,7 +61,7 @@ func (w *Worker) open(c *Call) (*stream, error) {
 	defer w.mu.Unlock()
 	select {
 	case <-w.lost:
-		return nil, fmt.Errorf("%w: pid %d", ErrWorkerLost, w.pid)
+		return nil, fmt.Errorf("%w: pid %d, before the request was sent (%w)", ErrWorkerLost, w.pid, ErrClosed)
 	default:
 	}
 	if w.closing {

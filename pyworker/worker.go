@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -37,6 +38,7 @@ type Worker struct {
 	streams map[uint32]*stream
 	nextID  uint32
 	closing bool // no new requests
+	retired bool // it stopped itself to reload a script
 
 	lost       chan struct{} // closed when the worker can serve no more
 	lostOnce   sync.Once
@@ -45,6 +47,9 @@ type Worker struct {
 	exitErr    error
 	stderr     tailLines
 	stderrDone chan struct{}
+
+	activity atomic.Int64 // unix ns of the last request sent or frame received
+	beat     atomic.Int64 // unix ns of the last heartbeat (or the start)
 }
 
 // Start spawns a worker and waits for its READY frame.
@@ -130,6 +135,9 @@ func Start(cfg Config) (*Worker, error) {
 	defer t.Stop()
 	select {
 	case <-w.ready:
+		now := time.Now().UnixNano()
+		w.activity.Store(now)
+		w.beat.Store(now)
 		w.log.Debug().Str("python", w.version).Msg("worker ready")
 		return w, nil
 	case <-w.done:
@@ -237,19 +245,26 @@ func (w *Worker) Kill() {
 }
 
 // retire stops new requests and asks the worker to exit once idle.
-// Closing reports whether the worker takes no new requests: Shutdown was
-// called, or it retired itself to reload a changed script. Its exit is then
-// expected, not a crash.
-func (w *Worker) Closing() bool {
+// LastActivity is when the worker last got a request or sent a frame:
+// what inactivity-timeout measures.
+func (w *Worker) LastActivity() time.Time { return time.Unix(0, w.activity.Load()) }
+
+// LastHeartbeat is when the worker last proved it can run Python code (see
+// Config.Heartbeat); the start time until the first beat.
+func (w *Worker) LastHeartbeat() time.Time { return time.Unix(0, w.beat.Load()) }
+
+// Retired reports whether the worker stopped itself to reload a changed
+// script (reload-mechanism process): its exit is then planned, not a crash.
+func (w *Worker) Retired() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.closing
+	return w.retired
 }
 
 func (w *Worker) retire() {
 	w.mu.Lock()
 	was := w.closing
-	w.closing = true
+	w.closing, w.retired = true, true
 	w.mu.Unlock()
 	if !was {
 		_ = w.sendCtl(tShutdown, 0, 0, false)

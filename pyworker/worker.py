@@ -34,6 +34,7 @@ T_DATA = 18      # response body bytes
 T_WANT = 19      # u32: request body bytes the worker can take now
 T_LOG = 20       # flags: level; payload: UTF-8 text
 T_END = 21       # flags: outcome
+T_PING = 22      # heartbeat: the interpreter can still run Python code
 
 F_NOBODY = 1
 F_EOF = 1
@@ -757,8 +758,45 @@ def set_title(title):
         sys.stderr.write('wsgifcgi: cannot set the process title: %s\n' % e)
 
 
+def apply_limits(cfg):
+    """umask, resource limits and priority of WSGIDaemonProcess, applied
+    before any application code runs."""
+    if cfg.get('umask') is not None:
+        os.umask(int(cfg['umask']))
+    import resource
+    for key, which in (('memory_limit', 'RLIMIT_DATA'), ('virtual_memory_limit', 'RLIMIT_AS'),
+                       ('cpu_time_limit', 'RLIMIT_CPU')):
+        value = cfg.get(key)
+        if value:
+            limit = getattr(resource, which)
+            hard = resource.getrlimit(limit)[1]
+            if hard != resource.RLIM_INFINITY:
+                value = min(value, hard)
+            resource.setrlimit(limit, (value, hard))
+    if cfg.get('cpu_priority'):
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, int(cfg['cpu_priority']))
+        except OSError as e:
+            sys.stderr.write('mod_wsgi (pid=%d): Unable to set CPU priority %d: %s\n'
+                             % (os.getpid(), int(cfg['cpu_priority']), e))
+
+
+def heartbeat(chan, interval):
+    """Tells Go the interpreter still runs Python code. A thread that needs
+    the GIL: when C code holds it (a deadlock), the beats stop and Go
+    replaces the process after deadlock-timeout."""
+    import time
+    while True:
+        time.sleep(interval)
+        try:
+            chan.frame(T_PING, 0)
+        except OSError:
+            return
+
+
 def setup_process(cfg):
     """Interpreter setup done before any application code runs."""
+    apply_limits(cfg)
     os.set_inheritable(3, False)
     os.set_inheritable(4, False)
     os.set_blocking(3, True)
@@ -821,6 +859,9 @@ def main():
     version = '%d.%d.%d' % sys.version_info[:3]
     chan.frame(T_READY, 0, ('%d\0%s' % (os.getpid(), version)).encode())
     threading.Thread(target=worker.read_frames, name='wsgi-reader', daemon=True).start()
+    if cfg.get('heartbeat'):
+        threading.Thread(target=heartbeat, args=(chan, float(cfg['heartbeat'])),
+                         name='wsgi-heartbeat', daemon=True).start()
     worker.wait_stopped()
 
 

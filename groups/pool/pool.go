@@ -24,6 +24,9 @@ var (
 	ErrQueueTimeout = errors.New("pool: no worker thread became free")  // 503
 	ErrUnavailable  = errors.New("pool: worker processes cannot start") // 503
 	ErrClosed       = errors.New("pool: closed")                        // retry on the current pool
+	// ErrRequestTimeout: the request ran past request-timeout; its process
+	// is being replaced (504).
+	ErrRequestTimeout = errors.New("pool: request-timeout reached")
 )
 
 // Spec is what a pool needs; the caller derives it from configuration.
@@ -34,8 +37,16 @@ type Spec struct {
 	MaximumRequests int           // a process is replaced after this many requests (0: never)
 	QueueTimeout    time.Duration // a queued request gets ErrQueueTimeout after this (0: waits for its client)
 	Backlog         int           // requests that may wait for a thread (0: 100 per thread)
-	ShutdownTimeout time.Duration // how long a retiring process may take to finish
-	Log             zerolog.Logger
+	ShutdownTimeout time.Duration // how long a stopping process may take to exit before SIGKILL
+
+	// Timeouts of WSGIDaemonProcess; 0 disables each.
+	RequestTimeout    time.Duration // a request running longer gets ErrRequestTimeout; its process is replaced
+	InactivityTimeout time.Duration // a process with no request or I/O for this long is replaced
+	DeadlockTimeout   time.Duration // a process whose heartbeat stops this long is killed (needs Worker.Heartbeat)
+	GracefulTimeout   time.Duration // a replaced process still busy after this is stopped
+	RestartInterval   time.Duration // every process is replaced after running this long
+
+	Log zerolog.Logger
 }
 
 // Start is how a pool starts a worker process; tests may replace it.
@@ -49,10 +60,12 @@ type Pool struct {
 
 	mu       sync.Mutex
 	procs    []*proc    // serving processes
+	retired  []*proc    // out of service, not yet told to stop
 	waiters  *list.List // of chan *proc, FIFO
 	starting int        // processes being started
 	failing  error      // last start failure while no process serves
 	restarts int        // processes replaced for any reason
+	crashes  int        // consecutive deaths of young processes
 	closed   bool
 	stopWg   sync.WaitGroup // retiring processes and restart loops
 	closeCh  chan struct{}
@@ -65,6 +78,7 @@ type proc struct {
 	retiring bool // out of service: takes no new requests
 	stopping bool // Shutdown called (or the process is gone)
 	started  time.Time
+	retired  time.Time
 }
 
 // New creates a pool and starts its processes in the background.
@@ -91,6 +105,10 @@ func New(spec Spec, start Start) *Pool {
 		p.spawnLocked(0)
 	}
 	p.mu.Unlock()
+	if tick := spec.monitorInterval(); tick > 0 {
+		p.stopWg.Add(1)
+		go p.monitor(tick)
+	}
 	return p
 }
 
@@ -128,18 +146,42 @@ func (p *Pool) Serve(ctx context.Context, c *pyworker.Call) (pyworker.Result, in
 		if err != nil {
 			return pyworker.Result{}, 0, err
 		}
-		res, err := pr.w.Serve(ctx, &call)
+		res, err, timedOut := p.serveOn(ctx, pr, &call)
 		turnedAway := errors.Is(err, pyworker.ErrClosed) && !res.HeadersSent
 		p.mu.Lock()
-		if turnedAway && !pr.retiring {
+		switch {
+		case timedOut && !pr.retiring:
+			p.retireLocked(pr, "request-timeout")
+		case turnedAway && !pr.retiring:
 			p.retireLocked(pr, "worker retired (script changed or stopping)")
 		}
 		p.mu.Unlock()
+		if timedOut {
+			p.release(pr)
+			return res, pr.w.Pid(), ErrRequestTimeout
+		}
 		p.release(pr)
 		if !turnedAway || attempt >= 3 || (rec != nil && !rec.rewind()) {
 			return res, pr.w.Pid(), err
 		}
 	}
+}
+
+// serveOn runs the call on pr, bounded by request-timeout.
+func (p *Pool) serveOn(ctx context.Context, pr *proc, c *pyworker.Call) (pyworker.Result, error, bool) {
+	if p.spec.RequestTimeout <= 0 {
+		res, err := pr.w.Serve(ctx, c)
+		return res, err, false
+	}
+	tctx, cancel := context.WithTimeoutCause(ctx, p.spec.RequestTimeout, ErrRequestTimeout)
+	defer cancel()
+	res, err := pr.w.Serve(tctx, c)
+	timedOut := ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrRequestTimeout) && err != nil
+	if timedOut {
+		p.log.Error().Int("pid", pr.w.Pid()).Dur("request_timeout", p.spec.RequestTimeout).
+			Msg("request-timeout reached; replacing the worker")
+	}
+	return res, err, timedOut
 }
 
 // replay keeps the first pyworker.BodyWindow bytes read from a body, so a
@@ -248,7 +290,9 @@ func (p *Pool) waitFailure() error {
 func (p *Pool) pickLocked() *proc {
 	var best *proc
 	for _, pr := range p.procs {
-		if pr.retiring || pr.inflight >= p.spec.Worker.Threads {
+		// The worker's own count also holds requests whose client left but
+		// whose application has not stopped yet.
+		if pr.retiring || max(pr.inflight, pr.w.InFlight()) >= p.spec.Worker.Threads {
 			continue
 		}
 		if best == nil || pr.inflight < best.inflight {
@@ -312,11 +356,14 @@ func (p *Pool) failWaitersLocked() {
 func (p *Pool) retireLocked(pr *proc, reason string) {
 	p.log.Info().Int("pid", pr.w.Pid()).Str("reason", reason).Msg("replacing worker")
 	pr.retiring = true
+	pr.retired = time.Now()
 	p.restarts++
 	p.removeLocked(pr)
 	p.spawnLocked(0)
 	if pr.inflight == 0 {
 		p.stopLocked(pr)
+	} else {
+		p.retired = append(p.retired, pr)
 	}
 }
 
@@ -335,6 +382,12 @@ func (p *Pool) stopLocked(pr *proc) {
 		return
 	}
 	pr.stopping = true
+	for i, x := range p.retired {
+		if x == pr {
+			p.retired = append(p.retired[:i], p.retired[i+1:]...)
+			break
+		}
+	}
 	p.stopWg.Add(1)
 	go func() {
 		defer p.stopWg.Done()
@@ -404,7 +457,7 @@ func (p *Pool) watch(pr *proc) {
 	if pr.retiring || p.closed {
 		return
 	}
-	if pr.w.Closing() {
+	if pr.w.Retired() {
 		// It retired itself (a changed script with reload-mechanism process)
 		// and exited before the request that saw it came back: planned.
 		p.retireLocked(pr, "worker retired itself")
@@ -414,10 +467,14 @@ func (p *Pool) watch(pr *proc) {
 	pr.stopping = true
 	p.removeLocked(pr)
 	p.restarts++
+	// A process that dies young may be in a crash loop: back off, doubling
+	// up to 30 s, until one lives for a while.
 	delay := time.Duration(0)
 	if time.Since(pr.started) < 10*time.Second {
-		// A process that dies young may be in a crash loop: slow down.
-		delay = time.Second
+		p.crashes++
+		delay = nextBackoff(time.Duration(250<<min(p.crashes, 8)) * time.Millisecond)
+	} else {
+		p.crashes = 0
 	}
 	p.log.Error().Err(pr.w.ExitErr()).Int("pid", pr.w.Pid()).Int("in_flight", pr.inflight).
 		Dur("respawn_in", delay).Msg("worker process died")
@@ -446,24 +503,112 @@ func (p *Pool) Restart(reason string) {
 	}
 }
 
-// Close stops the pool: queued requests get ErrClosed, processes finish their
-// in-flight requests (bounded by ShutdownTimeout) and exit. It waits for that.
+// Close stops the pool: queued requests get ErrClosed; idle processes stop
+// now, busy ones when their requests are done or graceful-timeout has
+// passed, each then given ShutdownTimeout to exit. It waits for all that.
 func (p *Pool) Close() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		p.stopWg.Wait()
-		return
-	}
-	p.closed = true
-	close(p.closeCh)
-	p.failWaitersLocked()
-	procs := p.procs
-	p.procs = nil
-	for _, pr := range procs {
-		pr.retiring = true
-		p.stopLocked(pr)
+	if !p.closed {
+		p.closed = true
+		close(p.closeCh)
+		p.failWaitersLocked()
+		now := time.Now()
+		for _, pr := range p.procs {
+			pr.retiring, pr.retired = true, now
+			if pr.inflight == 0 {
+				p.stopLocked(pr)
+			} else {
+				p.retired = append(p.retired, pr)
+			}
+		}
+		p.procs = nil
 	}
 	p.mu.Unlock()
+	grace := p.spec.GracefulTimeout
+	if grace <= 0 {
+		grace = p.spec.ShutdownTimeout
+	}
+	deadline := time.Now().Add(grace)
+	for {
+		p.mu.Lock()
+		if len(p.retired) == 0 {
+			p.mu.Unlock()
+			break
+		}
+		if time.Now().After(deadline) {
+			for _, pr := range append([]*proc(nil), p.retired...) {
+				p.stopLocked(pr)
+			}
+		}
+		p.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
 	p.stopWg.Wait()
+}
+
+// monitorInterval is how often the timeouts are checked: often enough for
+// the shortest one, at most once a second.
+func (s Spec) monitorInterval() time.Duration {
+	tick := time.Duration(0)
+	for _, d := range []time.Duration{s.InactivityTimeout, s.DeadlockTimeout, s.GracefulTimeout, s.RestartInterval} {
+		if d > 0 && (tick == 0 || d/4 < tick) {
+			tick = d / 4
+		}
+	}
+	if tick > time.Second {
+		tick = time.Second
+	}
+	if tick > 0 && tick < 10*time.Millisecond {
+		tick = 10 * time.Millisecond
+	}
+	return tick
+}
+
+// monitor replaces processes by the timeouts of the spec until Close.
+func (p *Pool) monitor(tick time.Duration) {
+	defer p.stopWg.Done()
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.closeCh:
+			return
+		case now := <-t.C:
+			p.mu.Lock()
+			p.checkLocked(now)
+			p.mu.Unlock()
+		}
+	}
+}
+
+func (p *Pool) checkLocked(now time.Time) {
+	s := p.spec
+	for _, pr := range append([]*proc(nil), p.procs...) {
+		switch {
+		case s.DeadlockTimeout > 0 && now.Sub(pr.w.LastHeartbeat()) > s.DeadlockTimeout:
+			// The interpreter runs no Python code (C code holds the GIL):
+			// nothing graceful can work, so kill; watch respawns it.
+			p.log.Error().Int("pid", pr.w.Pid()).Dur("deadlock_timeout", s.DeadlockTimeout).
+				Int("in_flight", pr.inflight).Msg("deadlock-timeout: the interpreter is stuck; killing the worker")
+			pr.w.Kill()
+		case s.RestartInterval > 0 && now.Sub(pr.started) > s.RestartInterval:
+			p.retireLocked(pr, "restart-interval")
+		case s.InactivityTimeout > 0 && pr.served+pr.inflight > 0 && now.Sub(pr.w.LastActivity()) > s.InactivityTimeout:
+			// Idle (or stuck without any I/O) since its last activity. A
+			// process that never served stays: restarting it frees nothing.
+			p.retireLocked(pr, "inactivity-timeout")
+			if pr.inflight > 0 {
+				p.stopLocked(pr)
+			}
+		}
+	}
+	if s.GracefulTimeout > 0 {
+		for _, pr := range append([]*proc(nil), p.retired...) {
+			if now.Sub(pr.retired) > s.GracefulTimeout {
+				p.log.Warn().Int("pid", pr.w.Pid()).Int("in_flight", pr.inflight).
+					Msg("graceful-timeout: stopping a replaced worker that is still busy")
+				p.stopLocked(pr)
+			}
+		}
+	}
 }

@@ -1,0 +1,301 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// daemonSetup serves testdata/lifecycle/app.wsgi at / from [daemon.site1],
+// whose options are given as TOML lines.
+func daemonSetup(t *testing.T, options string) (*server, *nginx, string) {
+	t.Helper()
+	dir := testDir(t)
+	b, err := os.ReadFile("testdata/lifecycle/app.wsgi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "app.wsgi")
+	os.WriteFile(script, b, 0o644)
+	conf := fmt.Sprintf(`
+[server]
+python-executable = %q
+socket-mode = "0666"
+log-level = "debug"
+
+[embedded]
+%s
+[daemon.site1]
+%s
+[[script-alias]]
+url = "/"
+path = %q
+process-group = "site1"
+application-group = "%%{GLOBAL}"
+`, python, workerUser(), options, script)
+	s := startServer(t, dir, conf)
+	n := startNginx(t, dir, s.sock, nginxFastCGI)
+	return s, n, dir
+}
+
+func pidOf(t *testing.T, n *nginx) int {
+	t.Helper()
+	code, body := get(t, n.url+"/pid")
+	pid, err := strconv.Atoi(body)
+	if code != 200 || err != nil {
+		t.Fatalf("GET /pid = %d %q", code, body)
+	}
+	return pid
+}
+
+func TestMaximumRequestsUnderLoadLosesNothing(t *testing.T) {
+	_, n, _ := daemonSetup(t, "processes = 2\nthreads = 2\nmaximum-requests = 5\n")
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	pids := map[string]bool{}
+	failures := 0
+	for c := 0; c < 6; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 15; i++ {
+				resp, err := client.Get(n.url + "/pid")
+				mu.Lock()
+				if err != nil || resp.StatusCode != 200 {
+					failures++
+				}
+				if err == nil {
+					b := make([]byte, 32)
+					k, _ := resp.Body.Read(b)
+					resp.Body.Close()
+					pids[string(b[:k])] = true
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if failures != 0 {
+		t.Fatalf("%d of 90 requests failed while workers were recycled", failures)
+	}
+	if len(pids) < 10 {
+		t.Fatalf("90 requests with maximum-requests=5 were served by %d processes", len(pids))
+	}
+}
+
+func TestKilledWorkers(t *testing.T) {
+	s, n, dir := daemonSetup(t, "processes = 2\nthreads = 4\n")
+	// An idle worker killed: once its death is noticed (a request written to
+	// it in the instant it dies is in flight, as in mod_wsgi), requests keep
+	// succeeding on the other and the respawned one.
+	idle := pidOf(t, n)
+	syscall.Kill(idle, syscall.SIGKILL)
+	if !s.waitLog(fmt.Sprintf(`"pid":%d,"in_flight":0,`, idle), 5*time.Second) {
+		t.Fatal("the death of the idle worker was not logged")
+	}
+	for i := 0; i < 10; i++ {
+		if code, body := get(t, n.url+"/pid"); code != 200 {
+			t.Fatalf("after kill -9 of an idle worker: %d %q", code, body)
+		}
+	}
+	// A busy worker killed: its request gets 502 at once, others succeed.
+	os.Chmod(dir, 0o777) // the worker writes its pid file here
+	pidfile := filepath.Join(dir, "busy.pid")
+	type result struct {
+		code int
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	go func() {
+		start := time.Now()
+		code, _ := get(t, n.url+"/sleep?30:"+pidfile)
+		done <- result{code, time.Since(start)}
+	}()
+	busy := waitPidFile(t, pidfile)
+	killed := time.Now()
+	syscall.Kill(busy, syscall.SIGKILL)
+	select {
+	case r := <-done:
+		if r.code != 502 || time.Since(killed) > 5*time.Second {
+			t.Fatalf("request on the killed worker: %d, %v after the kill; want 502 within seconds", r.code, time.Since(killed))
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("the request on the killed worker did not end")
+	}
+	for i := 0; i < 5; i++ {
+		if code, _ := get(t, n.url+"/pid"); code != 200 {
+			t.Fatalf("after the kill of a busy worker: %d", code)
+		}
+	}
+}
+
+func waitPidFile(t *testing.T, path string) int {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil {
+			if pid, err := strconv.Atoi(string(b)); err == nil {
+				return pid
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("no pid in %s", path)
+	return 0
+}
+
+func TestDeadlockTimeoutReplacesStuckInterpreter(t *testing.T) {
+	s, n, _ := daemonSetup(t, "threads = 2\ndeadlock-timeout = 2\n")
+	before := pidOf(t, n)
+	// Control: a request that sleeps with the GIL released outlives the
+	// timeout, because the heartbeat keeps going.
+	if code, _ := get(t, n.url+"/sleep?4"); code != 200 {
+		t.Fatalf("a 4 s request with deadlock-timeout 2: %d, want 200", code)
+	}
+	if pid := pidOf(t, n); pid != before {
+		t.Fatalf("worker %d replaced although it was not deadlocked (now %d)", before, pid)
+	}
+	start := time.Now()
+	code, _ := get(t, n.url+"/deadlock?60")
+	if code != 502 || time.Since(start) > 20*time.Second {
+		t.Fatalf("request in a deadlocked interpreter: %d after %v, want 502 soon after deadlock-timeout", code, time.Since(start))
+	}
+	if !s.waitLog("deadlock-timeout", 5*time.Second) {
+		t.Fatal("deadlock not logged")
+	}
+	if after := pidOf(t, n); after == before {
+		t.Fatalf("still the same worker %d after the deadlock", after)
+	}
+}
+
+func TestInactivityTimeoutRestartsIdleWorker(t *testing.T) {
+	s, n, _ := daemonSetup(t, "inactivity-timeout = 1\n")
+	before := pidOf(t, n)
+	if !s.waitLog(`"reason":"inactivity-timeout"`, 10*time.Second) {
+		t.Fatal("idle worker not replaced")
+	}
+	if after := pidOf(t, n); after == before {
+		t.Fatalf("same worker %d after inactivity-timeout", after)
+	}
+}
+
+func TestRequestTimeoutIs504(t *testing.T) {
+	_, n, _ := daemonSetup(t, "threads = 2\nrequest-timeout = 1\n")
+	before := pidOf(t, n)
+	start := time.Now()
+	code, _ := get(t, n.url+"/sleep?30")
+	if code != 504 || time.Since(start) > 10*time.Second {
+		t.Fatalf("request past request-timeout: %d after %v, want 504", code, time.Since(start))
+	}
+	if after := pidOf(t, n); after == before {
+		t.Fatalf("the stuck worker %d was not replaced", before)
+	}
+}
+
+func TestQueueTimeoutIs503(t *testing.T) {
+	_, n, _ := daemonSetup(t, "threads = 1\nqueue-timeout = 1\n")
+	pidOf(t, n)
+	busy := make(chan int, 1)
+	go func() { code, _ := get(t, n.url+"/sleep?4"); busy <- code }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	code, _ := get(t, n.url+"/pid")
+	if code != 503 || time.Since(start) > 3*time.Second {
+		t.Fatalf("queued request: %d after %v, want 503 after about 1 s", code, time.Since(start))
+	}
+	if code := <-busy; code != 200 {
+		t.Fatalf("the busy request: %d", code)
+	}
+}
+
+func TestSIGHUPUnderLoadLosesNothing(t *testing.T) {
+	s, n, _ := daemonSetup(t, "processes = 2\nthreads = 4\n")
+	pidOf(t, n)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	total, failed := 0, []string{}
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(n.url + "/pid")
+				mu.Lock()
+				total++
+				if err != nil {
+					failed = append(failed, err.Error())
+				} else {
+					resp.Body.Close()
+					if resp.StatusCode != 200 {
+						failed = append(failed, resp.Status)
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	for i := 0; i < 10; i++ {
+		time.Sleep(200 * time.Millisecond)
+		s.cmd.Process.Signal(syscall.SIGHUP)
+	}
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if len(failed) > 0 || total < 20 {
+		t.Fatalf("%d of %d requests failed across 10 SIGHUPs: %v", len(failed), total, failed[:min(len(failed), 5)])
+	}
+	if got := len(s.log.lines("configuration reloaded")); got != 10 {
+		t.Fatalf("%d reloads logged, want 10", got)
+	}
+}
+
+func TestDisplayName(t *testing.T) {
+	_, n, _ := daemonSetup(t, "display-name = \"%{GROUP}\"\n")
+	pid := pidOf(t, n)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if argv0 := strings.SplitN(string(b), "\x00", 2)[0]; argv0 != "(wsgi:site1)" {
+		t.Fatalf("argv[0] = %q, want (wsgi:site1)", argv0)
+	}
+}
+
+func TestUserGroupUmaskHome(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to switch users")
+	}
+	home := testDir(t)
+	_, n, _ := daemonSetup(t, fmt.Sprintf("umask = \"0027\"\nhome = %q\n", home))
+	code, body := get(t, n.url+"/ids")
+	var ids struct {
+		UID, GID, Umask int
+		Groups          []int
+		Cwd             string
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &ids) != nil {
+		t.Fatalf("GET /ids = %d %q", code, body)
+	}
+	// workerUser(): nobody / nogroup.
+	if ids.UID != 65534 || ids.GID != 65534 || ids.Umask != 0o027 || ids.Cwd != home {
+		t.Fatalf("worker sees uid %d gid %d umask %o cwd %q; want 65534 65534 027 %q", ids.UID, ids.GID, ids.Umask, ids.Cwd, home)
+	}
+	for _, g := range ids.Groups {
+		if g == 0 {
+			t.Fatalf("worker kept root's supplementary group: %v", ids.Groups)
+		}
+	}
+}

@@ -1,0 +1,31 @@
+# The lifecycle tests' application: PATH_INFO picks the behaviour.
+import json
+import os
+import time
+
+
+def application(environ, start_response):
+    path = environ.get("PATH_INFO", "")
+    query = environ.get("QUERY_STRING", "")
+    if path == "/sleep":
+        # ?SECONDS or ?SECONDS:PIDFILE (the pid is written before sleeping)
+        secs, _, pidfile = query.partition(":")
+        if pidfile:
+            with open(pidfile + ".tmp", "w") as f:
+                f.write(str(os.getpid()))
+            os.rename(pidfile + ".tmp", pidfile)
+        time.sleep(float(secs or "1"))
+    elif path == "/deadlock":
+        # Holds the GIL inside C for a long time: no Python thread can run.
+        import ctypes
+        ctypes.PyDLL("libc.so.6").sleep(int(query or "30"))
+    elif path == "/ids":
+        mask = os.umask(0)
+        os.umask(mask)
+        body = json.dumps({"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(),
+                           "umask": mask, "cwd": os.getcwd(), "pid": os.getpid()}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
+    body = str(os.getpid()).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
