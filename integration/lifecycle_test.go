@@ -299,3 +299,23 @@ func TestUserGroupUmaskHome(t *testing.T) {
 		}
 	}
 }
+
+func TestResourceLimits(t *testing.T) {
+	_, n, _ := daemonSetup(t, "virtual-memory-limit = 1073741824\nmemory-limit = 1073741824\ncpu-time-limit = 600\ncpu-priority = 5\n")
+	code, body := get(t, n.url+"/limits")
+	var lim struct {
+		AS, Data, CPU, Nice int64
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &lim) != nil {
+		t.Fatalf("GET /limits = %d %q", code, body)
+	}
+	if lim.AS != 1<<30 || lim.Data != 1<<30 || lim.CPU != 600 || lim.Nice != 5 {
+		t.Fatalf("limits seen by the app: %+v", lim)
+	}
+	if code, _ := get(t, n.url+"/alloc?16"); code != 200 {
+		t.Fatalf("16 MiB under a 1 GiB limit: %d", code)
+	}
+	if code, _ := get(t, n.url+"/alloc?2048"); code != 500 {
+		t.Fatalf("2 GiB under a 1 GiB limit: %d, want 500 (MemoryError)", code)
+	}
+}

@@ -15,6 +15,20 @@ def application(environ, start_response):
                 f.write(str(os.getpid()))
             os.rename(pidfile + ".tmp", pidfile)
         time.sleep(float(secs or "1"))
+    elif path == "/alloc":
+        # ?MEGABYTES: a MemoryError under virtual-memory-limit is a 500.
+        block = bytearray(int(query) << 20)
+        body = b"allocated %d\n" % len(block)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
+    elif path == "/limits":
+        import resource
+        body = json.dumps({"as": resource.getrlimit(resource.RLIMIT_AS)[0],
+                           "data": resource.getrlimit(resource.RLIMIT_DATA)[0],
+                           "cpu": resource.getrlimit(resource.RLIMIT_CPU)[0],
+                           "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     elif path == "/deadlock":
         # Holds the GIL inside C for a long time: no Python thread can run.
         import ctypes
