@@ -36,7 +36,7 @@ type Spec struct {
 	Processes       int
 	MaximumRequests int           // a process is replaced after this many requests (0: never)
 	QueueTimeout    time.Duration // a queued request gets ErrQueueTimeout after this (0: waits for its client)
-	Backlog         int           // requests that may wait for a thread (0: 100 per thread)
+	Backlog         int           // requests that may wait for a thread (listen-backlog; 0: 100, mod_wsgi's default)
 	ShutdownTimeout time.Duration // how long a stopping process may take to exit before SIGKILL
 
 	// Timeouts of WSGIDaemonProcess; 0 disables each.
@@ -90,7 +90,7 @@ func New(spec Spec, start Start) *Pool {
 		spec.Worker.Threads = 1
 	}
 	if spec.Backlog <= 0 {
-		spec.Backlog = 100 * spec.Processes * spec.Worker.Threads
+		spec.Backlog = 100
 	}
 	if spec.ShutdownTimeout <= 0 {
 		spec.ShutdownTimeout = 5 * time.Second
