@@ -33,6 +33,8 @@ type wsgiMeta struct {
 	requestStart int64 // µs since the epoch
 	daemon       bool
 	restarts     int
+	remoteUser   string // set by the bridge's own access control
+	authType     string
 }
 
 // buildEnviron fills env with the string part of the WSGI environ: every
@@ -93,6 +95,10 @@ func buildEnviron(env *pyworker.Environ, ps []bridge.Param, rt *groups.Route, op
 	}
 	for _, e := range rt.Env {
 		ok = env.Add(e.Name, e.Value) && ok
+	}
+	if m.remoteUser != "" {
+		ok = env.Add("REMOTE_USER", m.remoteUser) && ok
+		ok = env.Add("AUTH_TYPE", m.authType) && ok
 	}
 	ok = env.Add("SCRIPT_NAME", rt.ScriptName) && ok
 	ok = env.Add("PATH_INFO", rt.PathInfo) && ok

@@ -29,6 +29,8 @@ type Gateway struct {
 	reqSeq  atomic.Uint64
 	idBase  string
 	envPool sync.Pool
+	digest  *digestAuth
+	auth    authCaller
 }
 
 // state is one generation of configuration with its pools.
@@ -42,6 +44,8 @@ type state struct {
 func New(cfg *groups.Config, log zerolog.Logger) (*Gateway, error) {
 	g := &Gateway{log: log, idBase: strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "."}
 	g.envPool.New = func() any { return new(pyworker.Environ) }
+	g.digest = newDigestAuth()
+	g.auth = workerAuth{g}
 	st, err := g.newState(cfg, nil)
 	if err != nil {
 		return nil, err
@@ -81,7 +85,12 @@ func (g *Gateway) Close() { g.state.Load().pools.closeAll() }
 func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.EndStatus {
 	start := time.Now()
 	rl := &requestLog{start: start, id: g.idBase + strconv.FormatUint(g.reqSeq.Add(1), 36)}
-	status := g.serve(w, r, rl)
+	var status int
+	if isAuthorizerRequest(r) {
+		status = g.serveAuthorizer(w, r, rl)
+	} else {
+		status = g.serve(w, r, rl)
+	}
 	g.accessLog(r, rl, status)
 	if errors.Is(rl.err, pool.ErrOverloaded) {
 		// nginx ignores the protocol status and shows the 503 page already
@@ -107,15 +116,16 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 	st := g.state.Load()
 	rt, err := st.cfg.Route(ps)
 	if err != nil {
-		var re *groups.RouteError
-		if errors.As(err, &re) {
-			rl.err = err
-			return writeError(w, re.Status)
-		}
 		rl.err = err
-		return writeError(w, 500)
+		return writeError(w, routeStatus(err))
 	}
 	rl.route = rt
+
+	v := g.accessControl(r.Context(), ps, rt)
+	if v.status != 0 {
+		rl.err = v.err
+		return writeDenied(w, v)
+	}
 
 	body, status := requestBody(r, st.cfg.Server.ChunkedRequest)
 	if status != 0 {
@@ -132,7 +142,8 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			return writeError(w, 500)
 		}
 		env.Reset()
-		meta := wsgiMeta{requestID: rl.id, requestStart: rl.start.UnixMicro(), daemon: rt.ProcessGroup != "", restarts: p.Restarts()}
+		meta := wsgiMeta{requestID: rl.id, requestStart: rl.start.UnixMicro(), daemon: rt.ProcessGroup != "", restarts: p.Restarts(),
+			remoteUser: v.user, authType: v.authType}
 		if !buildEnviron(env, r.Params, rt, environOptions{trustRemoteUser: st.cfg.Server.TrustRemoteUser}, meta) {
 			rl.err = errors.New("a FastCGI param holds a NUL byte")
 			return writeError(w, 400)
@@ -164,6 +175,15 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 		}
 		return writeError(w, statusFor(err))
 	}
+}
+
+// routeStatus is the status of a routing failure.
+func routeStatus(err error) int {
+	var re *groups.RouteError
+	if errors.As(err, &re) {
+		return re.Status
+	}
+	return 500
 }
 
 // statusFor maps a failure before the response started to its HTTP status.

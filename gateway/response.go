@@ -48,8 +48,23 @@ func writeError(w bridge.ResponseWriter, code int) int {
 	if code == 499 {
 		return code
 	}
+	return writePage(w, code, "")
+}
+
+// writeDenied answers a request refused by access control, with its
+// challenge when there is one.
+func writeDenied(w bridge.ResponseWriter, v verdict) int {
+	extra := ""
+	if v.challenge != "" {
+		extra = "WWW-Authenticate: " + v.challenge + "\r\n"
+	}
+	return writePage(w, v.status, extra)
+}
+
+func writePage(w bridge.ResponseWriter, code int, extraHeaders string) int {
 	text := http.StatusText(code)
 	body := fmt.Sprintf("<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1></body></html>\n", code, text, text)
-	_, _ = fmt.Fprintf(w, "Status: %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s", code, text, len(body), body)
+	_, _ = fmt.Fprintf(w, "Status: %d %s\r\n%sContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\n\r\n%s",
+		code, text, extraHeaders, len(body), body)
 	return code
 }

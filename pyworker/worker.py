@@ -646,8 +646,13 @@ class Worker:
                                            traceback.format_exc().rstrip()))
             chan.frame(T_END, sid, flags=OUT_APP_ERROR)
             return
-        name = environ.get('mod_wsgi.callable_object') or 'application'
-        app = module.__dict__.get(name)
+        auth = environ.pop('mod_wsgi.auth_function', None)
+        if auth is not None:
+            name = auth
+            app = auth_app(module.__dict__.get(auth), json.loads(environ.pop('mod_wsgi.auth_args', '[]')))
+        else:
+            name = environ.get('mod_wsgi.callable_object') or 'application'
+            app = module.__dict__.get(name)
         if app is None:
             chan.log(sid, L_ERROR, "mod_wsgi (pid=%d): Target WSGI script '%s' does not contain "
                      "WSGI application '%s'." % (os.getpid(), script, name))
@@ -756,6 +761,21 @@ def set_title(title):
         libc.prctl(15, ctypes.c_char_p(raw[:15]), 0, 0, 0)  # PR_SET_NAME
     except Exception as e:
         sys.stderr.write('wsgifcgi: cannot set the process title: %s\n' % e)
+
+
+def auth_app(function, args):
+    """Runs one function of an auth script (check_password, get_realm_hash,
+    groups_for_user, allow_access) as a WSGI app answering its result in
+    JSON. An exception, or a result JSON cannot carry, is an error: Go
+    never takes it for an allow."""
+    if function is None:
+        return None
+
+    def app(environ, start_response):
+        body = json.dumps(function(environ, *args)).encode()
+        start_response('200 OK', [('Content-Type', 'application/json')])
+        return [body]
+    return app
 
 
 def apply_limits(cfg):

@@ -57,7 +57,9 @@ func serve(args []string) int {
 	}
 	defer cleanup()
 
-	srv := &bridge.Server{Handler: gw, Log: log}
+	srv := &bridge.Server{Handler: gw, Log: log, AcceptRole: func(role uint16) bool {
+		return role == bridge.RoleResponder || role == bridge.RoleAuthorizer
+	}}
 	var wg sync.WaitGroup
 	errc := make(chan error, len(lns)+1)
 	for _, l := range lns {
