@@ -3,11 +3,14 @@
 #   nginx-light      the front end of the integration tests
 #   libfcgi-bin      cgi-fcgi, a reference FastCGI client
 #   python3          Debian's /usr/bin/python3, which the tests' workers run
+#   apache2, libapache2-mod-fcgid   Apache with mod_fcgid (authorizer tests)
 set -eu
 need=""
 command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
 command -v cgi-fcgi >/dev/null 2>&1 || need="$need libfcgi-bin"
 [ -x /usr/bin/python3 ] || need="$need python3"
+[ -x /usr/sbin/apache2 ] || need="$need apache2"
+[ -f /usr/lib/apache2/modules/mod_fcgid.so ] || need="$need libapache2-mod-fcgid"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing:$need (run as root, or install them)" >&2
