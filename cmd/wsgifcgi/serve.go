@@ -40,6 +40,7 @@ func serve(args []string) int {
 		return 1
 	}
 	log := newLogger(cfg.Server.LogFormat, cfg.Server.LogLevel)
+	startPprof(log)
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
