@@ -143,7 +143,11 @@ func hasRepeats(ps []bridge.Param) bool {
 	return false
 }
 
-// mergeRepeats keeps the first position of each name.
+// mergeRepeats keeps the first position of each name. HTTP_HOST is not
+// joined: HTTP allows one Host header, so a repeat is the front end's
+// configuration overriding its stock param (nginx's README recipe
+// `fastcgi_param HTTP_HOST $http_host` after `include fastcgi_params` sends
+// both), and the last one wins, as it does for routing.
 func mergeRepeats(ps []bridge.Param) []bridge.Param {
 	out := make([]bridge.Param, 0, len(ps))
 	at := make(map[string]int, len(ps))
@@ -153,7 +157,7 @@ func mergeRepeats(ps []bridge.Param) []bridge.Param {
 		case !dup:
 			at[p.Name] = len(out)
 			out = append(out, p)
-		case strings.HasPrefix(p.Name, "HTTP_"):
+		case strings.HasPrefix(p.Name, "HTTP_") && p.Name != "HTTP_HOST":
 			out[i].Value += ", " + p.Value
 		default:
 			out[i].Value = p.Value

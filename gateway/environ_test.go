@@ -87,3 +87,15 @@ func TestEnvironRefusesNUL(t *testing.T) {
 		t.Fatal("a NUL in a param was accepted")
 	}
 }
+
+// nginx's stock fastcgi_params send HTTP_HOST $host; the README recipe adds
+// HTTP_HOST $http_host after it. HTTP has one Host header, so the repeat is
+// an override (last wins), never two header lines to join.
+func TestEnvironRepeatedHostIsAnOverride(t *testing.T) {
+	var e pyworker.Environ
+	ps := []bridge.Param{bp("HTTP_HOST", "localhost"), bp("HTTP_X_A", "1"), bp("HTTP_HOST", "localhost:8080"), bp("HTTP_X_A", "2")}
+	buildEnviron(&e, ps, &groups.Route{}, environOptions{}, wsgiMeta{})
+	if env := decode(&e); env["HTTP_HOST"] != "localhost:8080" || env["HTTP_X_A"] != "1, 2" {
+		t.Errorf("HTTP_HOST %q HTTP_X_A %q, want localhost:8080 and 1, 2", env["HTTP_HOST"], env["HTTP_X_A"])
+	}
+}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"os/user"
@@ -149,8 +150,16 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 			wc.ImportScripts = append(wc.ImportScripts, is.Path)
 		}
 	}
+	// WSGIPythonHome and WSGIPythonEggs become the interpreter's environment.
+	var extraEnv []string
 	if srv.PythonHome != "" {
-		wc.Env = append(os.Environ(), "PYTHONHOME="+srv.PythonHome)
+		extraEnv = append(extraEnv, "PYTHONHOME="+srv.PythonHome)
+	}
+	if eggs := cmp.Or(d.PythonEggs, srv.PythonEggs); eggs != "" {
+		extraEnv = append(extraEnv, "PYTHON_EGG_CACHE="+eggs)
+	}
+	if extraEnv != nil {
+		wc.Env = append(os.Environ(), extraEnv...)
 	}
 	var cred *syscall.Credential
 	if os.Geteuid() == 0 {

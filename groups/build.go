@@ -336,10 +336,20 @@ func (c *Config) buildImports(files []*parsedFile, errs *[]error) {
 			if im.ApplicationGroup == "%{GLOBAL}" {
 				im.ApplicationGroup = ""
 			}
+			if im.ProcessGroup == "" && c.Server.RestrictEmbedded {
+				// As mod_wsgi: with embedded mode off no %{GLOBAL} interpreter
+				// ever starts, so the script would load into a pool no request uses.
+				p := with(elem("import-script", i), "process-group")
+				c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s: %%{GLOBAL} with restrict-embedded = true: the script is not loaded",
+					f.dec.where(p), displayKey(p)))
+				continue
+			}
 			if im.ProcessGroup != "" {
 				p := with(elem("import-script", i), "process-group")
 				d, ok := c.Daemons[im.ProcessGroup]
 				switch {
+				case !ok && strings.HasPrefix(im.ProcessGroup, "%{"):
+					continue // an expansion: already reported as a bad value
 				case !ok:
 					*errs = append(*errs, fmt.Errorf("%s: %s: daemon %q is not defined", f.dec.where(p), displayKey(p), im.ProcessGroup))
 					continue

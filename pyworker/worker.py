@@ -15,6 +15,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 import traceback
 
 HDR = struct.Struct('!BBxxII')
@@ -529,6 +530,9 @@ class Worker:
             'wsgi.run_once': bool(cfg.get('run_once')),
             'wsgi.input_terminated': True,
             'wsgi.file_wrapper': FileWrapper,
+            # The mod_wsgi release whose behaviour this follows (the spec's
+            # parity facts), a tuple as mod_wsgi gives it.
+            'mod_wsgi.version': (4, 9, 4),
         }
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
@@ -617,6 +621,10 @@ class Worker:
         req.blob = None
         environ.update(self.static)
         environ.setdefault('wsgi.url_scheme', 'http')
+        if 'mod_wsgi.queue_start' in environ:
+            # A daemon process: when it took the request off its queue, in
+            # µs since the epoch, a string as mod_wsgi's other times are.
+            environ['mod_wsgi.daemon_start'] = str(int(time.time() * 1000000))
         length = environ.get('CONTENT_LENGTH')
         try:
             length = int(length) if length else None
@@ -838,6 +846,7 @@ def setup_process(cfg):
     mod = types.ModuleType('mod_wsgi')
     mod.process_group = cfg.get('process_group', '')
     mod.application_group = cfg.get('application_group', '')
+    mod.version = (4, 9, 4)
     sys.modules['mod_wsgi'] = mod
     if cfg.get('restrict_stdin'):
         sys.stdin = RestrictedStream('stdin')

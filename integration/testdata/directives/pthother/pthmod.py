@@ -1,0 +1,1 @@
+NAME = "pthmod from the .pth directory"
