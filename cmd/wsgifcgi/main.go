@@ -13,7 +13,7 @@ var version = "0.1.0-dev"
 const usage = `usage:
   wsgifcgi serve   [-c PATH]... [--http ADDR] [--listen SPEC]...   run the server
   wsgifcgi check   [-c PATH]...            validate config, print the resolved routes
-  wsgifcgi convert FILE                    Apache mod_wsgi directives -> TOML on stdout
+  wsgifcgi convert FILE [-o DIR]           Apache mod_wsgi directives -> TOML (stdout, or files in DIR)
   wsgifcgi version
 `
 
@@ -29,8 +29,7 @@ func main() {
 	case "check":
 		code = check(os.Args[2:])
 	case "convert":
-		fmt.Fprintln(os.Stderr, "wsgifcgi convert: not implemented yet")
-		code = 1
+		code = convertCmd(os.Args[2:])
 	case "version", "--version", "-v":
 		fmt.Println("wsgifcgi", version)
 	case "help", "-h", "--help":

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/wsgifcgi/wsgifcgi/convert"
+	"github.com/wsgifcgi/wsgifcgi/groups"
+)
+
+// convertCmd is `wsgifcgi convert FILE [-o DIR]`.
+func convertCmd(args []string) int { return runConvert(args, os.Stdout, os.Stderr) }
+
+// runConvert converts the Apache configuration FILE: the TOML goes to
+// stdout (or into DIR with -o), what was not translated to stderr. It exits
+// 1 only when the configuration cannot be read.
+func runConvert(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("convert", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("o", "", "write one file per context into `DIR` instead of stdout")
+	fs.Usage = func() { fmt.Fprintln(stderr, "usage: wsgifcgi convert FILE [-o DIR]") }
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	// FILE may come before -o: parse what follows it too.
+	rest := fs.Args()
+	if len(rest) > 0 {
+		if err := fs.Parse(rest[1:]); err != nil {
+			return 2
+		}
+		rest = append(rest[:1], fs.Args()...)
+	}
+	if len(rest) != 1 {
+		fs.Usage()
+		return 2
+	}
+	res, err := convert.Convert(rest[0])
+	if err != nil {
+		fmt.Fprintln(stderr, "wsgifcgi convert:", err)
+		return 1
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintln(stderr, n)
+	}
+	checkLoads(res, stderr)
+	if *dir == "" {
+		if err := res.Write(stdout); err != nil {
+			fmt.Fprintln(stderr, "wsgifcgi convert:", err)
+			return 1
+		}
+		return 0
+	}
+	if err := res.WriteDir(*dir); err != nil {
+		fmt.Fprintln(stderr, "wsgifcgi convert:", err)
+		return 1
+	}
+	for _, f := range res.Files {
+		fmt.Fprintln(stderr, "wrote", f.Name)
+	}
+	return 0
+}
+
+// checkLoads loads the output as `serve` would and reports what it says,
+// so a conversion that does not load is never silent.
+func checkLoads(res *convert.Result, stderr io.Writer) {
+	tmp, err := os.MkdirTemp("", "wsgifcgi-convert-")
+	if err != nil {
+		return
+	}
+	defer os.RemoveAll(tmp)
+	if err := res.WriteDir(tmp); err != nil {
+		return
+	}
+	cfg, err := groups.Load(tmp)
+	if err != nil {
+		fmt.Fprintln(stderr, "warning: the converted configuration does not load:", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+}
