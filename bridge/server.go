@@ -208,18 +208,7 @@ func (s *Server) closeListenersLocked() error {
 // requests end. When ctx is done first, every request context is
 // cancelled, every connection closed, and ctx.Err() returned.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.init()
-	s.mu.Lock()
-	if !s.closing {
-		s.closing = true
-		close(s.done)
-	}
-	err := s.closeListenersLocked()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	s.mu.Unlock()
+	conns, err := s.stopAccepting()
 	for _, c := range conns {
 		c.shutdown()
 	}
@@ -241,11 +230,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 }
 
-// Close stops accepting, cancels every request context and closes every
-// connection at once. Handlers still running see ErrAborted.
-func (s *Server) Close() error {
+// stopAccepting closes the listeners and returns the open connections.
+func (s *Server) stopAccepting() ([]*conn, error) {
 	s.init()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if !s.closing {
 		s.closing = true
 		close(s.done)
@@ -255,7 +244,13 @@ func (s *Server) Close() error {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	s.mu.Unlock()
+	return conns, err
+}
+
+// Close stops accepting, cancels every request context and closes every
+// connection at once. Handlers still running see ErrAborted.
+func (s *Server) Close() error {
+	conns, err := s.stopAccepting()
 	s.cancel()
 	for _, c := range conns {
 		c.close()
