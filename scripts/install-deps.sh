@@ -4,6 +4,7 @@
 #   libfcgi-bin      cgi-fcgi, a reference FastCGI client
 #   python3          Debian's /usr/bin/python3, which the tests' workers run
 #   apache2, libapache2-mod-fcgid   Apache with mod_fcgid (authorizer tests)
+#   python3-django, python3-flask   real applications for the integration tests
 set -eu
 need=""
 command -v nginx >/dev/null 2>&1 || need="$need nginx-light"
@@ -11,6 +12,8 @@ command -v cgi-fcgi >/dev/null 2>&1 || need="$need libfcgi-bin"
 [ -x /usr/bin/python3 ] || need="$need python3"
 [ -x /usr/sbin/apache2 ] || need="$need apache2"
 [ -f /usr/lib/apache2/modules/mod_fcgid.so ] || need="$need libapache2-mod-fcgid"
+/usr/bin/python3 -c 'import django' 2>/dev/null || need="$need python3-django"
+/usr/bin/python3 -c 'import flask' 2>/dev/null || need="$need python3-flask"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing:$need (run as root, or install them)" >&2
