@@ -319,3 +319,38 @@ func TestResourceLimits(t *testing.T) {
 		t.Fatalf("2 GiB under a 1 GiB limit: %d, want 500 (MemoryError)", code)
 	}
 }
+
+// SIGTERM waits for requests in flight only up to shutdown-timeout.
+func TestSIGTERMBoundedByShutdownTimeout(t *testing.T) {
+	dir := testDir(t)
+	b, _ := os.ReadFile("testdata/lifecycle/app.wsgi")
+	os.WriteFile(filepath.Join(dir, "app.wsgi"), b, 0o644)
+	conf := fmt.Sprintf(`
+[server]
+python-executable = %q
+socket-mode = "0666"
+[embedded]
+shutdown-timeout = 1
+%s
+[[script-alias]]
+url = "/"
+path = %q
+`, python, workerUser(), filepath.Join(dir, "app.wsgi"))
+	s := startServer(t, dir, conf)
+	n := startNginx(t, dir, s.sock, nginxFastCGI)
+	pidOf(t, n)
+	done := make(chan int, 1)
+	go func() { code, _ := get(t, n.url+"/sleep?30"); done <- code }()
+	time.Sleep(300 * time.Millisecond)
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.exitCode(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("SIGTERM took %v with shutdown-timeout 1 and a 30 s request", took)
+	}
+	if code := <-done; code == 200 {
+		t.Fatal("the 30 s request completed: it should have been cut")
+	}
+}

@@ -21,8 +21,18 @@ import (
 	"github.com/wsgifcgi/wsgifcgi/groups"
 )
 
-// drainTimeout bounds how long SIGTERM waits for in-flight requests.
-const drainTimeout = 30 * time.Second
+// drainTimeout bounds how long SIGTERM waits for requests in flight: the
+// longest shutdown-timeout of the process groups.
+func drainTimeout(cfg *groups.Config) time.Duration {
+	d := cfg.Embedded.ShutdownTimeout
+	for _, g := range cfg.Daemons {
+		d = max(d, g.ShutdownTimeout)
+	}
+	if d <= 0 {
+		d = 5 * time.Second
+	}
+	return d
+}
 
 func serve(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -100,13 +110,15 @@ func serve(args []string) int {
 		case sig := <-sigs:
 			switch sig {
 			case syscall.SIGHUP:
-				reload(gw, paths, log)
+				if next := reload(gw, paths, log); next != nil {
+					cfg = next
+				}
 			case syscall.SIGUSR1:
 				log.Info().Msg("SIGUSR1: restarting worker processes")
 				gw.Restart()
 			default:
 				log.Info().Str("signal", sig.String()).Int("in_flight", srv.Active()).Msg("draining")
-				ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+				ctx, cancel := context.WithTimeout(context.Background(), drainTimeout(cfg))
 				if hs != nil {
 					_ = hs.Shutdown(ctx)
 				}
@@ -124,21 +136,22 @@ func serve(args []string) int {
 	}
 }
 
-// reload re-reads the configuration; a broken one is logged and the old one
-// keeps serving.
-func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) {
+// reload re-reads the configuration and returns it; a broken one is logged
+// and the old one keeps serving (nil).
+func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) *groups.Config {
 	cfg, err := groups.Load(paths...)
 	if err == nil {
 		err = gw.Reload(cfg)
 	}
 	if err != nil {
 		log.Error().Err(err).Msg("SIGHUP: configuration rejected, keeping the running one")
-		return
+		return nil
 	}
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
 	log.Info().Msg("SIGHUP: configuration reloaded")
+	return cfg
 }
 
 // openListeners opens the configured and command-line listeners; with none,
