@@ -129,6 +129,8 @@ func TestLoadErrors(t *testing.T) {
 				"F:a.toml:4: server.auth-type: \"NTLM\": want \"Basic\" or \"Digest\"",
 				"F:a.toml:5: server.socket-mode: \"rw\" is not an octal mode like \"0660\"",
 			}},
+		{"web-server-addrs", map[string]string{"a.toml": "[server]\nweb-server-addrs = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"localhost\"]\n"},
+			[]string{"F:a.toml:2: server.web-server-addrs[3]: \"localhost\" is not an IP address or CIDR prefix"}},
 		{"duplicate daemon across files", map[string]string{
 			"a.toml": "[daemon.site1]\n",
 			"b.toml": "[vhost]\nserver-name = \"x\"\n\n[daemon.site1]\n",

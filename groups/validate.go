@@ -126,8 +126,8 @@ func (d *fileDecoder) checkServer(s *rawServer, path []string) {
 	}
 	if s.WebServerAddrs != nil {
 		for i, a := range *s.WebServerAddrs {
-			if net.ParseIP(a) == nil {
-				d.failf(with(path, "web-server-addrs", strconv.Itoa(i)), "%q is not an IP address", a)
+			if _, _, err := net.ParseCIDR(a); net.ParseIP(a) == nil && err != nil {
+				d.failf(with(path, "web-server-addrs", strconv.Itoa(i)), "%q is not an IP address or CIDR prefix", a)
 			}
 		}
 	}
