@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -152,8 +153,15 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 	}
 	// WSGIPythonHome and WSGIPythonEggs become the interpreter's environment.
 	var extraEnv []string
+	pythonName := srv.PythonExecutable
 	if srv.PythonHome != "" {
-		extraEnv = append(extraEnv, "PYTHONHOME="+srv.PythonHome)
+		if venv := venvPython(srv.PythonHome); venv != "" {
+			// A virtualenv is entered by running its own interpreter (a
+			// symlink: Python finds pyvenv.cfg from the path it was run as).
+			pythonName = venv
+		} else {
+			extraEnv = append(extraEnv, "PYTHONHOME="+srv.PythonHome)
+		}
 	}
 	if eggs := cmp.Or(d.PythonEggs, srv.PythonEggs); eggs != "" {
 		extraEnv = append(extraEnv, "PYTHON_EGG_CACHE="+eggs)
@@ -179,7 +187,7 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 			}
 		}
 	}
-	python, err := findPython(srv.PythonExecutable, cred)
+	python, err := findPython(pythonName, cred)
 	if err != nil {
 		return pool.Spec{}, fmt.Errorf("process group %s: %w", label, err)
 	}
@@ -304,4 +312,23 @@ func closePools(ps []*pool.Pool) {
 		go func() { defer wg.Done(); p.Close() }()
 	}
 	wg.Wait()
+}
+
+// venvPython is the interpreter of the virtualenv at home, or "" when home
+// is not one (then it is a PYTHONHOME).
+func venvPython(home string) string {
+	if _, err := os.Stat(filepath.Join(home, "pyvenv.cfg")); err != nil {
+		return ""
+	}
+	for _, name := range []string{"python3", "python"} {
+		if p := filepath.Join(home, "bin", name); fileExists(p) {
+			return p
+		}
+	}
+	return ""
+}
+
+func fileExists(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.Mode().IsRegular()
 }

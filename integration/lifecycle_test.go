@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -352,5 +353,36 @@ path = %q
 	}
 	if code := <-done; code == 200 {
 		t.Fatal("the 30 s request completed: it should have been cut")
+	}
+}
+
+// python-home naming a virtualenv runs the workers in it.
+func TestPythonHomeVirtualenv(t *testing.T) {
+	dir := testDir(t)
+	venv := filepath.Join(dir, "venv")
+	if out, err := exec.Command(python, "-m", "venv", "--without-pip", venv).CombinedOutput(); err != nil {
+		t.Fatalf("creating a venv: %v\n%s", err, out)
+	}
+	b, _ := os.ReadFile("testdata/lifecycle/app.wsgi")
+	os.WriteFile(filepath.Join(dir, "app.wsgi"), b, 0o644)
+	conf := fmt.Sprintf(`
+[server]
+python-home = %q
+socket-mode = "0666"
+[embedded]
+%s
+[[script-alias]]
+url = "/"
+path = %q
+`, venv, workerUser(), filepath.Join(dir, "app.wsgi"))
+	s := startServer(t, dir, conf)
+	n := startNginx(t, dir, s.sock, nginxFastCGI)
+	code, body := get(t, n.url+"/prefix")
+	var got struct{ Prefix, Executable string }
+	if code != 200 || json.Unmarshal([]byte(body), &got) != nil {
+		t.Fatalf("GET /prefix = %d %q", code, body)
+	}
+	if got.Prefix != venv {
+		t.Fatalf("sys.prefix = %q (executable %q), want the venv %q", got.Prefix, got.Executable, venv)
 	}
 }

@@ -29,6 +29,11 @@ def application(environ, start_response):
                            "nice": os.getpriority(os.PRIO_PROCESS, 0)}).encode()
         start_response("200 OK", [("Content-Type", "application/json")])
         return [body]
+    elif path == "/prefix":
+        import sys
+        body = json.dumps({"prefix": sys.prefix, "executable": sys.executable}).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [body]
     elif path == "/deadlock":
         # Holds the GIL inside C for a long time: no Python thread can run.
         import ctypes
