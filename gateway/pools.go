@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"cmp"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -34,13 +35,11 @@ type pools struct {
 }
 
 func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error) {
+	if err := Check(cfg); err != nil {
+		return nil, err
+	}
 	ps := &pools{cfg: cfg, log: log, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
-	// Every daemon must be startable as configured (users exist, never root)
-	// before this configuration replaces a working one.
 	for _, d := range ps.daemons() {
-		if _, err := ps.spec(d, ""); err != nil {
-			return nil, err
-		}
 		if os.Geteuid() != 0 && (d.User != "" || d.Group != "") {
 			// As mod_wsgi: only root can switch users.
 			log.Warn().Str("process_group", d.Name).Str("user", d.User).Str("group", d.Group).
@@ -66,6 +65,20 @@ func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error
 		}
 	}
 	return ps, nil
+}
+
+// Check says whether every process group of cfg can start as configured
+// (its user exists and is not root, it can run the python), as `serve`
+// requires before a configuration replaces a working one; `check` runs it too.
+func Check(cfg *groups.Config) error {
+	ps := &pools{cfg: cfg, log: zerolog.Nop()}
+	var errs []error
+	for _, d := range ps.daemons() {
+		if _, err := ps.spec(d, ""); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (ps *pools) daemons() []*groups.Daemon {

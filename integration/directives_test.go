@@ -861,6 +861,8 @@ func TestDirectiveCheckCommand(t *testing.T) {
 [server]
 application-group = "%{GLOBAL}"
 
+[embedded]
+` + workerUser() + `
 [daemon.site1]
 processes = 2
 
@@ -886,13 +888,15 @@ application-group = "%{RESOURCE}"
 	// is never loaded: a warning, not an error.
 	code, _, errOut = runCheck(t, map[string]string{"00.toml": `[server]
 restrict-embedded = true
+[embedded]
+` + workerUser() + `
 
 [[import-script]]
 path = "/srv/x.wsgi"
 process-group = "%{GLOBAL}"
 application-group = "%{GLOBAL}"
 `})
-	if code != 0 || !regexpMatch(errOut, `warning: 00\.toml:6: import-script\[0\]\.process-group: .*restrict-embedded`) {
+	if code != 0 || !regexpMatch(errOut, `warning: 00\.toml:\d+: import-script\[0\]\.process-group: .*restrict-embedded`) {
 		t.Errorf("import-script into a restricted embedded pool: exit %d, stderr %q", code, errOut)
 	}
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/wsgifcgi/wsgifcgi/gateway"
 	"github.com/wsgifcgi/wsgifcgi/groups"
 )
 
@@ -40,6 +41,10 @@ func check(args []string) int {
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(os.Stderr, "warning:", w)
+	}
+	if err := gateway.Check(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
 	}
 	cfg.WriteTable(os.Stdout)
 	return 0
