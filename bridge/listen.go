@@ -104,6 +104,60 @@ func InheritedListener() (net.Listener, bool) {
 	return l, true
 }
 
+// SystemdListeners returns the listening sockets passed by systemd socket
+// activation (the sd_listen_fds protocol): LISTEN_FDS descriptors from fd 3
+// on, when LISTEN_PID is this process. LISTEN_PID, LISTEN_FDS and
+// LISTEN_FDNAMES are removed from the environment, so that the worker
+// processes do not take them for theirs, and the descriptors are made
+// close-on-exec. None passed: nil, nil. A passed descriptor that is not a
+// listening socket is an error. tcp sockets are restricted to
+// cfg.WebServerAddrs as Listen's are; SocketMode is not applied (the
+// .socket unit's SocketMode is).
+func SystemdListeners(cfg ListenConfig) ([]net.Listener, error) {
+	pid, fds, names := os.Getenv("LISTEN_PID"), os.Getenv("LISTEN_FDS"), os.Getenv("LISTEN_FDNAMES")
+	os.Unsetenv("LISTEN_PID")
+	os.Unsetenv("LISTEN_FDS")
+	os.Unsetenv("LISTEN_FDNAMES")
+	if pid == "" || fds == "" {
+		return nil, nil
+	}
+	if p, err := strconv.Atoi(pid); err != nil || p != os.Getpid() {
+		return nil, nil // meant for another process (a parent that exec'ed us without clearing them)
+	}
+	n, err := strconv.Atoi(fds)
+	if err != nil || n < 0 {
+		return nil, fmt.Errorf("systemd socket activation: LISTEN_FDS=%q is not a number", fds)
+	}
+	allow, err := parseAllowed(cfg.WebServerAddrs)
+	if err != nil {
+		return nil, fmt.Errorf("systemd socket activation: %w", err)
+	}
+	nameOf := strings.Split(names, ":")
+	const first = 3 // SD_LISTEN_FDS_START
+	for fd := first; fd < first+n; fd++ {
+		unix.CloseOnExec(fd)
+	}
+	var lns []net.Listener
+	for i := 0; i < n; i++ {
+		l, err := fdListener(first + i)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			what := "systemd socket activation"
+			if i < len(nameOf) && nameOf[i] != "" {
+				what += " (" + nameOf[i] + ")"
+			}
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		if _, isTCP := l.Addr().(*net.TCPAddr); isTCP && allow != nil {
+			l = &filterListener{Listener: l, allow: allow}
+		}
+		lns = append(lns, l)
+	}
+	return lns, nil
+}
+
 func isListening(fd int) bool {
 	v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
 	return err == nil && v == 1

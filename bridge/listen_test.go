@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestListenUnixMode(t *testing.T) {
@@ -234,4 +236,100 @@ func inheritedChild() {
 	s.init()
 	s.newConn(c).serve()
 	l.Close()
+}
+
+func TestSystemdListenersNotOurs(t *testing.T) {
+	t.Setenv("LISTEN_PID", "1")
+	t.Setenv("LISTEN_FDS", "1")
+	t.Setenv("LISTEN_FDNAMES", "x")
+	if lns, err := SystemdListeners(ListenConfig{}); lns != nil || err != nil {
+		t.Fatalf("for another pid: %v, %v", lns, err)
+	}
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+		if _, ok := os.LookupEnv(k); ok {
+			t.Errorf("%s still set", k)
+		}
+	}
+	t.Setenv("LISTEN_PID", fmt.Sprint(os.Getpid()))
+	t.Setenv("LISTEN_FDS", "two")
+	if _, err := SystemdListeners(ListenConfig{}); err == nil || !strings.Contains(err.Error(), "LISTEN_FDS") {
+		t.Errorf("bad LISTEN_FDS: %v", err)
+	}
+	if lns, err := SystemdListeners(ListenConfig{}); lns != nil || err != nil {
+		t.Fatalf("unset: %v, %v", lns, err)
+	}
+}
+
+// TestSystemdListeners runs this test binary as systemd starts a
+// socket-activated service: the socket on fd 3, LISTEN_FDS=1, and
+// LISTEN_PID set to the child's own pid (by a shell that execs it).
+func TestSystemdListeners(t *testing.T) {
+	if os.Getenv("BRIDGE_TEST_CHILD") == "systemd" {
+		systemdChild()
+		return
+	}
+	path := filepath.Join(t.TempDir(), "sd.sock")
+	ul, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	f, err := ul.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" -test.run='^TestSystemdListeners$'`, os.Args[0])
+	cmd.Env = append(os.Environ(), "BRIDGE_TEST_CHILD=systemd", "LISTEN_FDS=1", "LISTEN_FDNAMES=fcgi")
+	cmd.ExtraFiles = []*os.File{f} // fd 3
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(requestBytes(1, false, []Param{{"FROM", "systemd"}}, nil))
+	if r := readResponse(t, c, 1); !strings.HasSuffix(string(r.stdout), "FROM=systemd\n") {
+		t.Errorf("child answered %q", r.stdout)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("child: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Errorf("closing the listener removed systemd's socket file: %v", err)
+	}
+}
+
+// systemdChild serves one connection on the socket systemd passed.
+func systemdChild() {
+	lns, err := SystemdListeners(ListenConfig{})
+	if err != nil || len(lns) != 1 {
+		fmt.Println("SystemdListeners:", lns, err)
+		os.Exit(3)
+	}
+	for _, k := range []string{"LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"} {
+		if _, ok := os.LookupEnv(k); ok {
+			fmt.Println(k, "is still set")
+			os.Exit(5)
+		}
+	}
+	if fl, err := unix.FcntlInt(3, unix.F_GETFD, 0); err != nil || fl&unix.FD_CLOEXEC == 0 {
+		fmt.Println("fd 3 is inherited by children:", fl, err)
+		os.Exit(6)
+	}
+	c, err := lns[0].Accept()
+	if err != nil {
+		fmt.Println(err)
+		os.Exit(4)
+	}
+	s := &Server{Handler: echoHandler()}
+	s.init()
+	s.newConn(c).serve()
+	lns[0].Close()
 }

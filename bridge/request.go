@@ -37,9 +37,26 @@ type request struct {
 	stderrUsed atomic.Bool
 }
 
+// Write sends FCGI_STDOUT. A responder's output waits until the web server
+// has sent all of STDIN: nginx stops sending the request body once the
+// response has started, so an application that answers while it reads (a
+// streaming echo of an upload) would otherwise hang. The connection reader
+// never waits (it spools), so STDIN always ends; the application waits in
+// this Write meanwhile, which keeps memory bounded.
 func (r *request) Write(p []byte) (int, error) {
 	if err := r.writable(); err != nil {
 		return 0, err
+	}
+	if r.Role == RoleResponder {
+		select {
+		case <-r.stdin.ended:
+		default:
+			select {
+			case <-r.stdin.ended:
+			case <-r.ctx.Done():
+				return 0, ErrAborted
+			}
+		}
 	}
 	r.wroteOut.Store(true)
 	return r.c.w.writeStream(typeStdout, r.ID, p)

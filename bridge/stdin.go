@@ -31,13 +31,18 @@ type stdinPipe struct {
 	err    error    // ErrAborted after abort or loss of the connection; a spool failure
 	closed bool     // the handler is done; later input is dropped
 	peak   int      // largest buffer ever allocated, for tests
+	ended  chan struct{}
+	endOne sync.Once
 }
 
 func newStdinPipe(limit int, dir string) *stdinPipe {
-	p := &stdinPipe{limit: limit, dir: dir}
+	p := &stdinPipe{limit: limit, dir: dir, ended: make(chan struct{})}
 	p.cond.L = &p.mu
 	return p
 }
+
+// markEnded closes ended: the web server sends no more STDIN.
+func (p *stdinPipe) markEnded() { p.endOne.Do(func() { close(p.ended) }) }
 
 // write queues b without waiting. Input after the handler finished or after
 // an abort is dropped.
@@ -101,6 +106,7 @@ func (p *stdinPipe) grow(n int) {
 
 // finish marks the end of input (the empty STDIN record).
 func (p *stdinPipe) finish() {
+	p.markEnded()
 	p.mu.Lock()
 	p.eof = true
 	p.cond.Broadcast()
@@ -109,6 +115,7 @@ func (p *stdinPipe) finish() {
 
 // abort makes pending and later reads fail with ErrAborted.
 func (p *stdinPipe) abort() {
+	p.markEnded()
 	p.mu.Lock()
 	if p.err == nil {
 		p.err = ErrAborted

@@ -462,6 +462,8 @@ server-alias = ["alias-a.test"]
 server-name = "b.test"
 %s%s`, alias(apps, "/b", `process-group = "adaemon"`), alias(apps, "/benv", `process-group = "%{ENV:PG}"`+"\n"+`env = { PG = "adaemon" }`))), 0o644)
 
+	// The server context (with the worker user) as startServer writes it.
+	os.WriteFile(filepath.Join(confDir, "00-test.toml"), []byte(conf), 0o644)
 	out, err := exec.Command(binPath, "check", "-c", confDir).CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "adaemon") || !strings.Contains(string(out), "warning") {
 		t.Errorf("check: %v, want exit 0 and a warning about adaemon selected from b.test:\n%s", err, out)
