@@ -26,7 +26,7 @@ func isAuthorizerRequest(r *bridge.Request) bool {
 // end to pass on), 401 with a challenge, 403, or 500.
 func (g *Gateway) serveAuthorizer(w bridge.ResponseWriter, r *bridge.Request, rl *requestLog) int {
 	ps := params(r.Params)
-	rt, err := g.state.Load().cfg.Route(ps)
+	rt, err := g.state.Load().cfg.Access(ps)
 	if err != nil {
 		rl.err = err
 		return writeError(w, routeStatus(err))

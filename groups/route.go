@@ -1,18 +1,34 @@
 package groups
 
-import "strings"
+import (
+	"path/filepath"
+	"strings"
+)
 
 // Route maps a request to its script, groups and context settings. The
 // error, when not nil, is a *RouteError carrying the HTTP status.
 func (c *Config) Route(p Params) (*Route, error) {
-	r, rerr := c.route(p)
+	r, rerr := c.route(p, true)
 	if rerr != nil {
 		return nil, rerr
 	}
 	return r, nil
 }
 
-func (c *Config) route(p Params) (*Route, *RouteError) {
+// Access resolves only the context settings (access control above all) of
+// a request that runs no script: an authorizer request may protect a static
+// file the front end serves. A URL without an alias gets the contexts of its
+// vhost, locations and of the directories holding the SCRIPT_FILENAME the
+// front end sent; no process group is selected.
+func (c *Config) Access(p Params) (*Route, error) {
+	r, rerr := c.route(p, false)
+	if rerr != nil {
+		return nil, rerr
+	}
+	return r, nil
+}
+
+func (c *Config) route(p Params, runScript bool) (*Route, *RouteError) {
 	sc := c.scopeFor(p)
 	path, rerr := requestPath(p, c.Server.AllowEncodedSlashes)
 	if rerr != nil {
@@ -31,7 +47,13 @@ func (c *Config) route(p Params) (*Route, *RouteError) {
 	}
 	if !found {
 		if t, rerr = sc.handlerScript(p, path, c.Server.CaseSensitivity); rerr != nil {
-			return nil, rerr
+			if runScript || rerr.Status != 404 {
+				return nil, rerr
+			}
+			t = target{scriptName: path}
+			if f, ok := p.Get("SCRIPT_FILENAME"); ok && filepath.IsAbs(f) {
+				t.file = filepath.Clean(f)
+			}
 		}
 	}
 
@@ -72,6 +94,9 @@ func (c *Config) route(p Params) (*Route, *RouteError) {
 			GroupScript:  ctx.str(getAuthGroup, ""),
 			AccessScript: ctx.str(getAccessScript, ""),
 		},
+	}
+	if !runScript {
+		return rt, nil
 	}
 	if rerr := c.selectGroup(rt, sc, &req, ctx); rerr != nil {
 		return nil, rerr

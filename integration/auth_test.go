@@ -203,3 +203,54 @@ func TestNginxAuthRequestRecipe(t *testing.T) {
 		t.Fatalf("auth_request, right password: %d %q", code, body)
 	}
 }
+
+// auth_request guarding static files nginx serves itself: wsgifcgi routes
+// no script for them, only a [[location]] with access control.
+func TestNginxAuthRequestStaticFiles(t *testing.T) {
+	dir := testDir(t)
+	b, _ := os.ReadFile("testdata/auth/auth.wsgi")
+	auth := filepath.Join(dir, "auth.wsgi")
+	os.WriteFile(auth, b, 0o644)
+	static := filepath.Join(dir, "static", "files")
+	os.MkdirAll(static, 0o755)
+	os.WriteFile(filepath.Join(static, "a.txt"), []byte("static file\n"), 0o644)
+	conf := fmt.Sprintf(`
+[server]
+python-executable = %q
+socket-mode = "0666"
+
+[embedded]
+%s
+[[location]]
+url = "/files"
+auth-type = "Basic"
+auth-name = "Files"
+require = ["valid-user"]
+auth-user-script = %q
+`, python, workerUser(), auth)
+	s := startServer(t, dir, conf)
+	n := startNginx(t, dir, s.sock, fmt.Sprintf(`
+        location /files/ {
+            auth_request /_wsgifcgi_auth;
+            root %s;
+        }
+        location = /_wsgifcgi_auth {
+            internal;
+            include /etc/nginx/fastcgi_params;
+            fastcgi_param WSGIFCGI_AUTHORIZE 1;
+            fastcgi_param CONTENT_LENGTH "";
+            fastcgi_pass_request_body off;
+            fastcgi_pass wsgifcgi;
+        }
+`, filepath.Join(dir, "static")))
+	code, hdr, _ := request(t, n.url+"/files/a.txt", "", "")
+	if code != 401 || hdr.Get("WWW-Authenticate") != `Basic realm="Files"` {
+		t.Fatalf("static file, no credentials: %d %q", code, hdr.Get("WWW-Authenticate"))
+	}
+	if code, _, _ := request(t, n.url+"/files/a.txt", "joe", "wrong"); code != 401 {
+		t.Fatalf("static file, wrong password: %d", code)
+	}
+	if code, _, body := request(t, n.url+"/files/a.txt", "joe", "secret"); code != 200 || body != "static file\n" {
+		t.Fatalf("static file, right password: %d %q", code, body)
+	}
+}
