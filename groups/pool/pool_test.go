@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -243,5 +244,43 @@ func TestCloseWaitsForInFlight(t *testing.T) {
 	}
 	if _, err := call(t, p, context.Background(), "/", ""); !errors.Is(err, ErrClosed) {
 		t.Fatalf("after Close: %v", err)
+	}
+}
+
+// countWriter counts log lines that contain a message.
+type countWriter struct {
+	mu  sync.Mutex
+	msg string
+	n   int
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if strings.Contains(string(p), c.msg) {
+		c.n++
+	}
+	return len(p), nil
+}
+
+func (c *countWriter) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n
+}
+
+// A worker that can never start is retried with a growing delay, each
+// failure logged: the crash loop does not spin.
+func TestStartFailuresBackOff(t *testing.T) {
+	s := testSpec(t, 1, 1)
+	s.Worker.Python = "/bin/false" // exits at once, never ready
+	w := &countWriter{msg: "worker failed to start"}
+	s.Log = zerolog.New(w)
+	p := New(s, nil)
+	time.Sleep(3 * time.Second)
+	p.Close()
+	// Delays 0.5 s, 1 s, 2 s...: at most 4 attempts in 3 s (a spin would make hundreds).
+	if n := w.count(); n < 2 || n > 4 {
+		t.Fatalf("%d failed starts logged in 3 s, want 2 to 4", n)
 	}
 }
