@@ -48,3 +48,12 @@ func TestPipeBufferSizes(t *testing.T) {
 		t.Fatalf("%q %v", out.String(), err)
 	}
 }
+
+// stack-size sets the stack of the request threads.
+func TestStackSize(t *testing.T) {
+	w, _ := startWorker(t, Config{Threads: 2, StackSize: 1 << 20})
+	out, _, err, _ := serve(t, w, env(t, "stacksize.wsgi"), nil)
+	if err != nil || out.String() != "1048576" {
+		t.Fatalf("threading.stack_size() in a request = %q, %v; want 1048576", out.String(), err)
+	}
+}
