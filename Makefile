@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/wsgifcgi
 
-.PHONY: all build test check deps fuzz clean
+.PHONY: all build test check deps fuzz bench clean
 
 all: build
 
@@ -28,6 +28,12 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzNameValues$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
+
+# bench compares wsgifcgi with uWSGI, mod_wsgi, gunicorn and two ceilings on
+# this machine (installs them by apt-get; about 10 minutes) and writes
+# bench/RESULTS.md. Not part of make test.
+bench:
+	bench/run
 
 clean:
 	rm -rf bin
