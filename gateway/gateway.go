@@ -18,6 +18,7 @@ import (
 	"github.com/wsgifcgi/wsgifcgi/bridge"
 	"github.com/wsgifcgi/wsgifcgi/groups"
 	"github.com/wsgifcgi/wsgifcgi/groups/pool"
+	"github.com/wsgifcgi/wsgifcgi/metrics"
 	"github.com/wsgifcgi/wsgifcgi/pyworker"
 )
 
@@ -31,7 +32,14 @@ type Gateway struct {
 	envPool sync.Pool
 	digest  *digestAuth
 	auth    authCaller
+	metrics *metrics.Metrics // nil: none
 }
+
+// Option configures New.
+type Option func(*Gateway)
+
+// WithMetrics makes the gateway report its requests and its pools' workers to m.
+func WithMetrics(m *metrics.Metrics) Option { return func(g *Gateway) { g.metrics = m } }
 
 // state is one generation of configuration with its pools.
 type state struct {
@@ -41,8 +49,11 @@ type state struct {
 
 // New builds a gateway for cfg; pools start lazily, except those that
 // import scripts, which start now so the scripts load before any request.
-func New(cfg *groups.Config, log zerolog.Logger) (*Gateway, error) {
+func New(cfg *groups.Config, log zerolog.Logger, opts ...Option) (*Gateway, error) {
 	g := &Gateway{log: log, idBase: strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + "."}
+	for _, o := range opts {
+		o(g)
+	}
 	g.envPool.New = func() any { return new(pyworker.Environ) }
 	g.digest = newDigestAuth()
 	g.auth = workerAuth{g}
@@ -55,7 +66,7 @@ func New(cfg *groups.Config, log zerolog.Logger) (*Gateway, error) {
 }
 
 func (g *Gateway) newState(cfg *groups.Config, old *pools) (*state, error) {
-	ps, err := newPools(cfg, g.log, old)
+	ps, err := newPools(cfg, g.log, old, g.metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +95,7 @@ func (g *Gateway) Close() { g.state.Load().pools.closeAll() }
 // ServeFCGI implements bridge.Handler for the responder role.
 func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.EndStatus {
 	start := time.Now()
+	g.metrics.RequestStarted()
 	rl := &requestLog{start: start, id: g.idBase + strconv.FormatUint(g.reqSeq.Add(1), 36)}
 	var status int
 	if isAuthorizerRequest(r) {
@@ -92,6 +104,13 @@ func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.E
 		status = g.serve(w, r, rl)
 	}
 	g.accessLog(r, rl, status)
+	if g.metrics != nil {
+		group := "" // not routed
+		if rl.route != nil {
+			group = groupLabel(rl.route.ProcessGroup)
+		}
+		g.metrics.RequestDone(group, status, time.Since(start))
+	}
 	if errors.Is(rl.err, pool.ErrOverloaded) {
 		// nginx ignores the protocol status and shows the 503 page already
 		// sent; a front end that reads it learns the queue is full.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/wsgifcgi/wsgifcgi/groups"
 	"github.com/wsgifcgi/wsgifcgi/groups/pool"
+	"github.com/wsgifcgi/wsgifcgi/metrics"
 	"github.com/wsgifcgi/wsgifcgi/pyworker"
 )
 
@@ -26,19 +27,20 @@ import (
 type poolKey struct{ group, app string }
 
 type pools struct {
-	cfg *groups.Config
-	log zerolog.Logger
+	cfg     *groups.Config
+	log     zerolog.Logger
+	metrics *metrics.Metrics // nil: none
 
 	mu    sync.Mutex
 	m     map[poolKey]*pool.Pool
 	specs map[poolKey]pool.Spec
 }
 
-func newPools(cfg *groups.Config, log zerolog.Logger, old *pools) (*pools, error) {
+func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Metrics) (*pools, error) {
 	if err := Check(cfg); err != nil {
 		return nil, err
 	}
-	ps := &pools{cfg: cfg, log: log, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
+	ps := &pools{cfg: cfg, log: log, metrics: m, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
 	for _, d := range ps.daemons() {
 		if os.Geteuid() != 0 && (d.User != "" || d.Group != "") {
 			// As mod_wsgi: only root can switch users.
@@ -123,10 +125,7 @@ func (ps *pools) getKey(k poolKey) (*pool.Pool, error) {
 func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 	srv := &ps.cfg.Server
 	name := d.Name
-	label := name
-	if label == "" {
-		label = "%{GLOBAL}"
-	}
+	label := groupLabel(name)
 	wc := pyworker.Config{
 		Optimize:           srv.PythonOptimize,
 		ProcessGroup:       name,
@@ -205,7 +204,12 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		return pool.Spec{}, fmt.Errorf("process group %s: %w", label, err)
 	}
 	wc.Python = python
+	var events pool.Events
+	if ps.metrics != nil {
+		events = ps.metrics.Pool(label)
+	}
 	return pool.Spec{
+		Events:            events,
 		Name:              label + "|" + app,
 		Worker:            wc,
 		Processes:         d.Processes,
@@ -309,13 +313,28 @@ func (ps *pools) closeUnused(next *pools) {
 	next.mu.Unlock()
 	ps.mu.Lock()
 	var drop []*pool.Pool
-	for _, p := range ps.m {
+	for k, p := range ps.m {
 		if !kept[p] {
 			drop = append(drop, p)
+			if ev := ps.specs[k].Events; ev != nil {
+				// Their successors are the new pool's processes.
+				for range p.Pids() {
+					ev.WorkerReplaced("reload")
+				}
+			}
 		}
 	}
 	ps.mu.Unlock()
 	closePools(drop)
+}
+
+// groupLabel names a process group in logs and metrics: %{GLOBAL} for the
+// embedded one.
+func groupLabel(name string) string {
+	if name == "" {
+		return "%{GLOBAL}"
+	}
+	return name
 }
 
 func closePools(ps []*pool.Pool) {

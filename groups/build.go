@@ -144,6 +144,7 @@ func serverFrom(r *rawServer) Server {
 	setBool(&s.AllowEncodedSlashes, r.AllowEncodedSlashes)
 	setBool(&s.ChunkedRequest, r.ChunkedRequest)
 	setBool(&s.TrustRemoteUser, r.TrustRemoteUser)
+	setStr(&s.Metrics, r.Metrics)
 	return s
 }
 

@@ -53,6 +53,7 @@ type Server struct {
 	AllowEncodedSlashes bool
 	ChunkedRequest      bool
 	TrustRemoteUser     bool
+	Metrics             string // "tcp:HOST:PORT" or "unix:/path": serve /metrics there; "": off
 }
 
 // Daemon is one process group: [daemon.NAME] (WSGIDaemonProcess) or [embedded].

@@ -63,6 +63,7 @@ type rawServer struct {
 	AllowEncodedSlashes *bool     `toml:"allow-encoded-slashes"`
 	ChunkedRequest      *bool     `toml:"chunked-request"`
 	TrustRemoteUser     *bool     `toml:"trust-remote-user"`
+	Metrics             *string   `toml:"metrics"`
 }
 
 type rawVHost struct {

@@ -137,6 +137,13 @@ func (d *fileDecoder) checkServer(s *rawServer, path []string) {
 	if s.PythonExecutable != nil && *s.PythonExecutable == "" {
 		d.failf(with(path, "python-executable"), "must not be empty")
 	}
+	if s.Metrics != nil && *s.Metrics != "" {
+		if kind, _, _ := strings.Cut(*s.Metrics, ":"); kind != "tcp" && kind != "unix" {
+			d.failf(with(path, "metrics"), "%q: want tcp:HOST:PORT or unix:/path", *s.Metrics)
+		} else if err := checkListen(*s.Metrics); err != "" {
+			d.failf(with(path, "metrics"), "%q: %s", *s.Metrics, err)
+		}
+	}
 	d.checkEnum(s.LogLevel, with(path, "log-level"), logLevels)
 	d.checkEnum(s.LogFormat, with(path, "log-format"), logFormats)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/wsgifcgi/wsgifcgi/bridge"
 	"github.com/wsgifcgi/wsgifcgi/gateway"
 	"github.com/wsgifcgi/wsgifcgi/groups"
+	"github.com/wsgifcgi/wsgifcgi/metrics"
 )
 
 // drainTimeout bounds how long SIGTERM waits for requests in flight: the
@@ -54,19 +56,50 @@ func serve(args []string) int {
 	for _, w := range cfg.Warnings {
 		log.Warn().Msg(w)
 	}
-	gw, err := gateway.New(cfg, log)
+	// Taken before any worker starts, so that none inherits LISTEN_*.
+	sd, err := bridge.SystemdListeners(bridge.ListenConfig{WebServerAddrs: cfg.Server.WebServerAddrs})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "wsgifcgi:", err)
+		return 1
+	}
+	var opts []gateway.Option
+	var met *metrics.Metrics
+	if cfg.Server.Metrics != "" {
+		met = metrics.New()
+		opts = append(opts, gateway.WithMetrics(met))
+	}
+	gw, err := gateway.New(cfg, log, opts...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsgifcgi:", err)
 		return 1
 	}
 	defer gw.Close()
 
-	lns, cleanup, err := openListeners(cfg, listens, *httpAddr != "")
+	lns, cleanup, err := openListeners(cfg, listens, sd, *httpAddr != "")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wsgifcgi:", err)
 		return 1
 	}
 	defer cleanup()
+
+	var ms *http.Server
+	if met != nil {
+		ml, err := listenMetrics(cfg.Server.Metrics, cfg.Server.SocketMode)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "wsgifcgi: metrics:", err)
+			return 1
+		}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", met.Handler())
+		ms = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		log.Info().Str("metrics", cfg.Server.Metrics).Msg("serving metrics at /metrics")
+		go func() {
+			if err := ms.Serve(ml); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Error().Err(err).Msg("metrics server stopped")
+			}
+		}()
+		defer ms.Close()
+	}
 
 	srv := &bridge.Server{Handler: gw, Log: log, AcceptRole: func(role uint16) bool {
 		return role == bridge.RoleResponder || role == bridge.RoleAuthorizer
@@ -154,10 +187,10 @@ func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) *groups.Con
 	return cfg
 }
 
-// openListeners opens the configured and command-line listeners; with none,
-// an inherited fd 0 socket (mod_fcgid, spawn-fcgi), or for --http alone a
-// private unix socket.
-func openListeners(cfg *groups.Config, extra []string, forHTTP bool) ([]net.Listener, func(), error) {
+// openListeners opens the configured and command-line listeners and adds
+// systemd's (socket activation); with none, an inherited fd 0 socket
+// (mod_fcgid, spawn-fcgi), or for --http alone a private unix socket.
+func openListeners(cfg *groups.Config, extra []string, systemd []net.Listener, forHTTP bool) ([]net.Listener, func(), error) {
 	lc := bridge.ListenConfig{WebServerAddrs: cfg.Server.WebServerAddrs, SocketMode: cfg.Server.SocketMode}
 	var lns []net.Listener
 	cleanup := func() {
@@ -174,6 +207,8 @@ func openListeners(cfg *groups.Config, extra []string, forHTTP bool) ([]net.List
 		}
 		lns = append(lns, l)
 	}
+	// systemd socket activation: served in addition to the configured ones.
+	lns = append(lns, systemd...)
 	if len(lns) == 0 {
 		if l, ok := bridge.InheritedListener(); ok {
 			lns = append(lns, l)
@@ -194,9 +229,19 @@ func openListeners(cfg *groups.Config, extra []string, forHTTP bool) ([]net.List
 		cleanup = func() { prev(); os.RemoveAll(dir) }
 	}
 	if len(lns) == 0 {
-		return nil, nil, errors.New("no listener: set [server] listen, pass --listen, or start with a listening socket on fd 0")
+		return nil, nil, errors.New("no listener: set [server] listen, pass --listen, start with a listening socket on fd 0, or by systemd socket activation")
 	}
 	return lns, cleanup, nil
+}
+
+// listenMetrics opens the metrics endpoint: tcp:HOST:PORT (any peer: a
+// Prometheus server may scrape from elsewhere) or unix:/path (with the
+// listeners' socket-mode).
+func listenMetrics(spec string, mode os.FileMode) (net.Listener, error) {
+	if addr, ok := strings.CutPrefix(spec, "tcp:"); ok {
+		return net.Listen("tcp", addr)
+	}
+	return bridge.Listen(spec, bridge.ListenConfig{SocketMode: mode})
 }
 
 func newLogger(format, level string) zerolog.Logger {

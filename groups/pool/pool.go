@@ -5,11 +5,13 @@
 package pool
 
 import (
+	"cmp"
 	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,6 +49,18 @@ type Spec struct {
 	RestartInterval   time.Duration // every process is replaced after running this long
 
 	Log zerolog.Logger
+
+	// Events, when set, is told what happens to the processes (metrics).
+	Events Events
+}
+
+// Events is told of a pool's events, for metrics. Its methods may be called
+// with the pool's lock held: they must be quick and must not call the pool.
+type Events interface {
+	WorkerStarted()               // a process is ready
+	WorkerExited()                // a process that was ready has exited
+	WorkerReplaced(reason string) // a process is replaced: maximum-requests, died, ...
+	QueueWait(wait time.Duration) // how long a request waited for a free thread
 }
 
 // Start is how a pool starts a worker process; tests may replace it.
@@ -79,6 +93,7 @@ type proc struct {
 	stopping bool // Shutdown called (or the process is gone)
 	started  time.Time
 	retired  time.Time
+	killedBy string // the timeout that killed it, for Events ("": died)
 }
 
 // New creates a pool and starts its processes in the background.
@@ -228,6 +243,9 @@ func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 	}
 	if pr := p.pickLocked(); pr != nil {
 		pr.inflight++
+		if ev := p.spec.Events; ev != nil {
+			ev.QueueWait(0)
+		}
 		p.mu.Unlock()
 		return pr, nil
 	}
@@ -243,6 +261,10 @@ func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 	ch := make(chan *proc, 1)
 	el := p.waiters.PushBack(ch)
 	p.mu.Unlock()
+	if ev := p.spec.Events; ev != nil {
+		queued := time.Now()
+		defer func() { ev.QueueWait(time.Since(queued)) }()
+	}
 
 	var timeout <-chan time.Time
 	if p.spec.QueueTimeout > 0 {
@@ -358,6 +380,7 @@ func (p *Pool) retireLocked(pr *proc, reason string) {
 	pr.retiring = true
 	pr.retired = time.Now()
 	p.restarts++
+	p.replacedLocked(reason)
 	p.removeLocked(pr)
 	p.spawnLocked(0)
 	if pr.inflight == 0 {
@@ -365,6 +388,20 @@ func (p *Pool) retireLocked(pr *proc, reason string) {
 	} else {
 		p.retired = append(p.retired, pr)
 	}
+}
+
+// replacedLocked reports a replacement to Events with a short reason.
+func (p *Pool) replacedLocked(reason string) {
+	if p.spec.Events == nil {
+		return
+	}
+	switch reason {
+	case "worker retired itself", "worker retired (script changed or stopping)":
+		reason = "worker-retired"
+	default:
+		reason = strings.ReplaceAll(reason, " ", "-")
+	}
+	p.spec.Events.WorkerReplaced(reason)
 }
 
 func (p *Pool) removeLocked(pr *proc) {
@@ -440,6 +477,9 @@ func (p *Pool) spawnLocked(delay time.Duration) {
 			pr := &proc{w: w, started: time.Now()}
 			p.procs = append(p.procs, pr)
 			p.failing = nil
+			if p.spec.Events != nil {
+				p.spec.Events.WorkerStarted()
+			}
 			p.log.Info().Int("pid", w.Pid()).Msg("worker ready")
 			p.dispatchLocked()
 			p.mu.Unlock()
@@ -454,6 +494,9 @@ func (p *Pool) watch(pr *proc) {
 	<-pr.w.Done()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.spec.Events != nil {
+		p.spec.Events.WorkerExited()
+	}
 	if pr.retiring || p.closed {
 		return
 	}
@@ -467,6 +510,7 @@ func (p *Pool) watch(pr *proc) {
 	pr.stopping = true
 	p.removeLocked(pr)
 	p.restarts++
+	p.replacedLocked(cmp.Or(pr.killedBy, "died"))
 	// A process that dies young may be in a crash loop: back off, doubling
 	// up to 30 s, until one lives for a while.
 	delay := time.Duration(0)
@@ -590,6 +634,7 @@ func (p *Pool) checkLocked(now time.Time) {
 			// nothing graceful can work, so kill; watch respawns it.
 			p.log.Error().Int("pid", pr.w.Pid()).Dur("deadlock_timeout", s.DeadlockTimeout).
 				Int("in_flight", pr.inflight).Msg("deadlock-timeout: the interpreter is stuck; killing the worker")
+			pr.killedBy = "deadlock-timeout"
 			pr.w.Kill()
 		case s.RestartInterval > 0 && now.Sub(pr.started) > s.RestartInterval:
 			p.retireLocked(pr, "restart-interval")
