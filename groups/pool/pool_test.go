@@ -92,28 +92,45 @@ func TestSpreadsOverProcesses(t *testing.T) {
 
 func TestQueueTimeoutAndOverload(t *testing.T) {
 	s := testSpec(t, 1, 1)
-	s.QueueTimeout = 200 * time.Millisecond
+	s.QueueTimeout = time.Second
 	s.Backlog = 1
 	p := New(s, nil)
 	defer p.Close()
 	call(t, p, context.Background(), "/", "") // started
 	busy := make(chan struct{})
-	go func() { call(t, p, context.Background(), "/slow", "1.5"); close(busy) }()
-	time.Sleep(200 * time.Millisecond)
+	go func() { call(t, p, context.Background(), "/slow", "3"); close(busy) }()
+	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 1 })
 	queued := make(chan error, 1)
+	start := time.Now()
 	go func() { _, err := call(t, p, context.Background(), "/", ""); queued <- err }()
-	time.Sleep(50 * time.Millisecond)
+	waitState(t, p, func() bool { return p.waiters.Len() == 1 })
 	// The one queue place is taken: the next request is refused at once.
 	if _, err := call(t, p, context.Background(), "/", ""); !errors.Is(err, ErrOverloaded) {
 		t.Errorf("third request: %v, want ErrOverloaded", err)
 	}
-	if err := <-queued; !errors.Is(err, ErrQueueTimeout) {
-		t.Errorf("queued request: %v, want ErrQueueTimeout", err)
+	if err := <-queued; !errors.Is(err, ErrQueueTimeout) || time.Since(start) < time.Second {
+		t.Errorf("queued request: %v after %v, want ErrQueueTimeout after 1 s", err, time.Since(start))
 	}
 	<-busy
 	if _, err := call(t, p, context.Background(), "/", ""); err != nil {
 		t.Errorf("after the slow request: %v", err)
 	}
+}
+
+// waitState waits until cond, evaluated under the pool's lock, holds.
+func waitState(t *testing.T, p *Pool, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		p.mu.Lock()
+		ok := cond()
+		p.mu.Unlock()
+		if ok {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the pool never reached the expected state")
 }
 
 func TestQueuedRequestGetsFreedThread(t *testing.T) {
