@@ -121,13 +121,12 @@ func (g *Gateway) ServeFCGI(w bridge.ResponseWriter, r *bridge.Request) bridge.E
 
 // requestLog gathers what the access log line reports.
 type requestLog struct {
-	start      time.Time
-	id         string
-	route      *groups.Route
-	pid        int
-	bytes      int64
-	err        error
-	headerSent bool
+	start time.Time
+	id    string
+	route *groups.Route
+	pid   int
+	bytes int64
+	err   error
 }
 
 func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestLog) int {
@@ -172,7 +171,7 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			Log: g.log.With().Str("request_id", rl.id).Str("process_group", rt.ProcessGroup).
 				Str("application_group", rt.ApplicationGroup).Logger()}
 		res, pid, err := p.Serve(r.Context(), call)
-		rl.pid, rl.bytes, rl.headerSent = pid, res.BytesOut, res.HeadersSent
+		rl.pid, rl.bytes = pid, res.BytesOut
 		if errors.Is(err, pool.ErrClosed) && attempt < 3 {
 			// The pool was replaced by a reload between routing and dispatch:
 			// the request has not reached a worker, so take the new one.

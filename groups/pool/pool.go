@@ -163,19 +163,15 @@ func (p *Pool) Serve(ctx context.Context, c *pyworker.Call) (pyworker.Result, in
 		}
 		res, err, timedOut := p.serveOn(ctx, pr, &call)
 		turnedAway := errors.Is(err, pyworker.ErrClosed) && !res.HeadersSent
-		p.mu.Lock()
 		switch {
-		case timedOut && !pr.retiring:
-			p.retireLocked(pr, "request-timeout")
-		case turnedAway && !pr.retiring:
-			p.retireLocked(pr, "worker retired (script changed or stopping)")
-		}
-		p.mu.Unlock()
-		if timedOut {
-			p.release(pr)
+		case timedOut:
+			p.release(pr, "request-timeout")
 			return res, pr.w.Pid(), ErrRequestTimeout
+		case turnedAway:
+			p.release(pr, "worker retired (script changed or stopping)")
+		default:
+			p.release(pr, "")
 		}
-		p.release(pr)
 		if !turnedAway || attempt >= 3 || (rec != nil && !rec.rewind()) {
 			return res, pr.w.Pid(), err
 		}
@@ -324,11 +320,16 @@ func (p *Pool) pickLocked() *proc {
 	return best
 }
 
-// release returns a thread after a call and counts it toward maximum-requests.
-func (p *Pool) release(pr *proc) {
+// release returns a thread after a call and counts it toward
+// maximum-requests; a non-empty retire replaces the worker for that reason.
+func (p *Pool) release(pr *proc, retire string) {
 	p.mu.Lock()
 	pr.served++
-	if p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests && !pr.retiring {
+	switch {
+	case pr.retiring:
+	case retire != "":
+		p.retireLocked(pr, retire)
+	case p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests:
 		p.retireLocked(pr, "maximum-requests")
 	}
 	p.releaseLocked(pr)
