@@ -53,6 +53,15 @@ type ResponseWriter interface {
 	Stderr() io.Writer
 }
 
+// FinalWriter is implemented by the bridge's ResponseWriter. WriteFinal
+// passes the last FCGI_STDOUT bytes of a response: a small block is held
+// and sent with the closing records when the handler returns, so that a
+// whole short response costs the connection one write. A later Write sends
+// the held block first.
+type FinalWriter interface {
+	WriteFinal(p []byte) (int, error)
+}
+
 // EndStatus is what goes into FCGI_END_REQUEST.
 type EndStatus struct {
 	AppStatus      uint32

@@ -700,3 +700,55 @@ func TestResponseHeldUntilStdinEnds(t *testing.T) {
 		t.Fatalf("stdout %q", r.stdout)
 	}
 }
+
+// WriteFinal holds a small last block for the closing write; a later Write
+// sends it first, and a block too big to hold goes out at once.
+func TestWriteFinal(t *testing.T) {
+	release := make(chan struct{})
+	big := bytes.Repeat([]byte("z"), maxFinal+1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		f := w.(FinalWriter)
+		switch r.Params[0].Value {
+		case "/held":
+			f.WriteFinal([]byte("held"))
+			<-release
+		case "/order":
+			f.WriteFinal([]byte("a"))
+			w.Write([]byte("b"))
+			f.WriteFinal([]byte("c"))
+		case "/big":
+			f.WriteFinal(big)
+			<-release
+		}
+		return EndStatus{}
+	}))
+	client, _ := serveConn(t, s)
+
+	client.Write(requestBytes(1, true, []Param{{"SCRIPT_NAME", "/held"}}, nil))
+	client.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	if _, err := readRec(t, client); err == nil {
+		t.Fatal("a held final block was sent before the handler returned")
+	}
+	client.SetReadDeadline(time.Time{})
+	release <- struct{}{}
+	if resp := readResponse(t, client, 1); string(resp.stdout) != "held" || len(resp.records) != 3 {
+		t.Fatalf("held: %q in %d records", resp.stdout, len(resp.records))
+	}
+
+	client.Write(requestBytes(2, true, []Param{{"SCRIPT_NAME", "/order"}}, nil))
+	if resp := readResponse(t, client, 2); string(resp.stdout) != "abc" {
+		t.Fatalf("order: %q", resp.stdout)
+	}
+
+	client.Write(requestBytes(3, true, []Param{{"SCRIPT_NAME", "/big"}}, nil))
+	rc, err := readRec(t, client) // before the handler returns
+	if err != nil || rc.Type != typeStdout || len(rc.content) == 0 {
+		t.Fatalf("big final block not sent at once: %+v %v", rc.header, err)
+	}
+	got := len(rc.content)
+	release <- struct{}{}
+	resp := readResponse(t, client, 3)
+	if got+len(resp.stdout) != len(big) {
+		t.Fatalf("big: %d bytes", got+len(resp.stdout))
+	}
+}

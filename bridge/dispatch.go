@@ -200,7 +200,7 @@ func (c *conn) run(r *request) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error().Interface("panic", p).Bytes("stack", debug.Stack()).Uint16("id", r.ID).Msg("handler panicked")
-			var body []byte
+			body := r.final
 			if !r.wroteOut.Load() {
 				body = []byte("Status: 500 Internal Server Error\r\nContent-Type: text/plain\r\n\r\ninternal error\n")
 			}
@@ -211,7 +211,8 @@ func (c *conn) run(r *request) {
 	}()
 	st = c.srv.Handler.ServeFCGI(r, &r.Request)
 	r.stdin.close()
-	_ = c.end(r, nil, st)
+	_ = c.end(r, r.final, st)
+	r.final = nil
 }
 
 // end marks r ended, sends its closing records (after an optional STDOUT

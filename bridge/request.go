@@ -31,6 +31,8 @@ type request struct {
 	ended     bool // END_REQUEST is decided; later input is discarded
 	stdinDone bool // the empty STDIN record (or an abort) came
 
+	final []byte // last STDOUT block, held for END_REQUEST (handler goroutine)
+
 	aborted    atomic.Bool // FCGI_ABORT_REQUEST
 	finished   atomic.Bool // the handler returned
 	wroteOut   atomic.Bool
@@ -44,8 +46,38 @@ type request struct {
 // never waits (it spools), so STDIN always ends; the application waits in
 // this Write meanwhile, which keeps memory bounded.
 func (r *request) Write(p []byte) (int, error) {
-	if err := r.writable(); err != nil {
+	if err := r.ready(); err != nil {
 		return 0, err
+	}
+	if len(r.final) > 0 {
+		held := r.final
+		r.final = r.final[:0]
+		if _, err := r.c.w.writeStream(typeStdout, r.ID, held); err != nil {
+			return 0, err
+		}
+	}
+	return r.c.w.writeStream(typeStdout, r.ID, p)
+}
+
+// maxFinal bounds a held final block: it must fit one record.
+const maxFinal = 32 << 10
+
+// WriteFinal implements FinalWriter.
+func (r *request) WriteFinal(p []byte) (int, error) {
+	if len(p) > maxFinal || len(r.final)+len(p) > maxFinal {
+		return r.Write(p)
+	}
+	if err := r.ready(); err != nil {
+		return 0, err
+	}
+	r.final = append(r.final, p...)
+	return len(p), nil
+}
+
+// ready waits until STDOUT may be written and marks the output started.
+func (r *request) ready() error {
+	if err := r.writable(); err != nil {
+		return err
 	}
 	if r.Role == RoleResponder {
 		select {
@@ -54,12 +86,12 @@ func (r *request) Write(p []byte) (int, error) {
 			select {
 			case <-r.stdin.ended:
 			case <-r.ctx.Done():
-				return 0, ErrAborted
+				return ErrAborted
 			}
 		}
 	}
 	r.wroteOut.Store(true)
-	return r.c.w.writeStream(typeStdout, r.ID, p)
+	return nil
 }
 
 // Stderr returns the FCGI_STDERR stream of the request.

@@ -32,12 +32,33 @@ func (s *sink) Write(p []byte) error {
 	return err
 }
 
+// WriteFinal implements pyworker.FinalWriter: the response's last block,
+// with the header block when none was sent yet, goes out with the end of
+// the request.
+func (s *sink) WriteFinal(p []byte) error {
+	if len(s.pending) > 0 {
+		s.buf = append(append(s.buf[:0], s.pending...), p...)
+		s.pending = s.pending[:0]
+		p = s.buf
+	}
+	return s.final(p)
+}
+
+func (s *sink) final(p []byte) error {
+	if f, ok := s.w.(bridge.FinalWriter); ok {
+		_, err := f.WriteFinal(p)
+		return err
+	}
+	_, err := s.w.Write(p)
+	return err
+}
+
 // flush sends a header block that no body followed.
 func (s *sink) flush() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
-	_, err := s.w.Write(s.pending)
+	err := s.final(s.pending)
 	s.pending = s.pending[:0]
 	return err
 }

@@ -57,7 +57,13 @@ func TestEnvironAdded(t *testing.T) {
 }
 
 func TestBigBodyEcho(t *testing.T) {
-	w, _ := startWorker(t, Config{Threads: 2})
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) { testBigBodyEcho(t, threads) })
+	}
+}
+
+func testBigBodyEcho(t *testing.T, threads int) {
+	w, _ := startWorker(t, Config{Threads: threads})
 	body := make([]byte, 10<<20)
 	for i := range body {
 		body[i] = byte(i * 7 / 3)

@@ -21,6 +21,13 @@ type Sink interface {
 	Write(p []byte) error
 }
 
+// FinalWriter is a Sink that can take the last body block of a response
+// whose end has already arrived: it may then send that block together with
+// the end of the request, one write instead of two.
+type FinalWriter interface {
+	WriteFinal(p []byte) error
+}
+
 // Call is one request for a worker.
 type Call struct {
 	Environ *Environ  // all string keys of the WSGI environ (CGI vars, mod_wsgi.*, wsgi.url_scheme)

@@ -128,13 +128,19 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 			res.Status, res.HeadersSent = code, true
 		case tData:
 			if failure == nil {
+				// The worker has finished when END is queued behind this
+				// block: no credit to return, and the block may go out
+				// with the end of the request.
+				last := s.endQueued()
 				if !res.HeadersSent {
 					abort(fmt.Errorf("%w: body before headers", ErrApplication))
-				} else if err := c.Out.Write(ev.data); err != nil {
+				} else if err := write(c.Out, ev.data, last); err != nil {
 					abort(fmt.Errorf("%w: %w", ErrAborted, err))
 				} else {
 					res.BytesOut += int64(len(ev.data))
-					_ = w.sendCtl(tCredit, s.id, uint32(len(ev.data)), true)
+					if !last {
+						_ = w.sendCtl(tCredit, s.id, uint32(len(ev.data)), true)
+					}
 				}
 			}
 			w.putBuf(ev.buf)
@@ -145,6 +151,14 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 			return res, w.outcome(ev.flags)
 		}
 	}
+}
+
+// write passes a body block to out, as its final block when it is one.
+func write(out Sink, p []byte, last bool) error {
+	if f, ok := out.(FinalWriter); ok && last {
+		return f.WriteFinal(p)
+	}
+	return out.Write(p)
 }
 
 // outcome maps an END outcome to Serve's error.

@@ -66,6 +66,13 @@ func (s *stream) pop() (event, bool) {
 	return ev, true
 }
 
+// endQueued reports whether the next queued event is the request's END.
+func (s *stream) endQueued() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) > 0 && s.queue[0].typ == tEnd
+}
+
 // abandon stops queueing and hands back what is still queued.
 func (s *stream) abandon() []event {
 	s.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -97,8 +98,16 @@ func TestStreamingIsNotBuffered(t *testing.T) {
 	}
 }
 
+// One thread runs requests inline on the reader thread (it reads frames
+// itself while the application runs); more use a reader and request threads.
 func TestAbortMidStream(t *testing.T) {
-	w, _ := startWorker(t, Config{Threads: 2})
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) { testAbortMidStream(t, threads) })
+	}
+}
+
+func testAbortMidStream(t *testing.T, threads int) {
+	w, _ := startWorker(t, Config{Threads: threads})
 	record := filepath.Join(t.TempDir(), "record")
 	ctx, cancel := context.WithCancel(context.Background())
 	out := newSink()
@@ -128,6 +137,27 @@ func TestAbortMidStream(t *testing.T) {
 	// The worker still serves.
 	if out, _, err, _ := serve(t, w, env(t, "hello.wsgi"), nil); err != nil || out.String() != "Hello World!" {
 		t.Fatalf("after aborts: %q %v", out.String(), err)
+	}
+}
+
+// A response that never waits for credit still notices the abort at its
+// next write, also when the request runs inline.
+func TestAbortTrickle(t *testing.T) {
+	for _, threads := range []int{1, 2} {
+		t.Run(fmt.Sprintf("threads=%d", threads), func(t *testing.T) {
+			w, _ := startWorker(t, Config{Threads: threads})
+			record := filepath.Join(t.TempDir(), "record")
+			ctx, cancel := context.WithCancel(context.Background())
+			out := newSink()
+			go func() { <-out.first; cancel() }()
+			res, err := w.Serve(ctx, &Call{Environ: env(t, "forever.wsgi", "RECORD_FILE", record, "QUERY_STRING", "trickle"), Out: out})
+			if !errors.Is(err, ErrAborted) || !res.HeadersSent {
+				t.Fatalf("got %v %+v", err, res)
+			}
+			if got, _ := os.ReadFile(record); string(got) != "closed" {
+				t.Fatalf("close() of the iterable did not run: %q", got)
+			}
+		})
 	}
 }
 

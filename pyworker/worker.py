@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import select
 import signal
 import struct
 import sys
@@ -93,16 +94,74 @@ class Channel:
         self.frame(T_LOG, sid, text.encode('utf-8', 'replace'), level)
 
 
+class FrameReader:
+    """Frames from Go on fd 3, parsed out of an own buffer so that whether a
+    whole frame is already buffered is known (inline mode polls with it)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.buf = b''
+        self.pos = 0
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def _frame(self):
+        """The next buffered frame, or None if it is not all here yet."""
+        buf, pos = self.buf, self.pos
+        if len(buf) - pos < HDR.size:
+            return None
+        typ, flags, sid, n = HDR.unpack_from(buf, pos)
+        end = pos + HDR.size + n
+        if len(buf) < end:
+            return None
+        self.pos = end
+        return typ, flags, sid, buf[pos + HDR.size:end]
+
+    def _fill(self, want):
+        data = os.read(self.fd, max(want, 256 * 1024))
+        if not data:
+            return False
+        rest = self.buf[self.pos:]
+        self.buf = rest + data if rest else data
+        self.pos = 0
+        return True
+
+    def read(self):
+        """The next frame, waiting for it; None at the end of the pipe."""
+        while True:
+            f = self._frame()
+            if f is not None:
+                return f
+            have = len(self.buf) - self.pos
+            want = HDR.size - have
+            if have >= HDR.size:
+                want = HDR.size + U32.unpack_from(self.buf, self.pos + 8)[0] - have
+            if not self._fill(want):
+                return None
+
+    def read_nowait(self):
+        """The next frame if it can be had without waiting, else None."""
+        f = self._frame()
+        if f is None and self.poller.poll(0):
+            if not self._fill(1):
+                raise EOFError
+            f = self._frame()
+        return f
+
+
 class Request:
     """State one request shares between the reader thread and its runner."""
 
     __slots__ = ('sid', 'blob', 'cond', 'buf', 'eof', 'failed', 'unacked',
-                 'window', 'aborted', 'chan')
+                 'window', 'aborted', 'chan', 'pump')
 
-    def __init__(self, sid, blob, nobody, chan):
+    def __init__(self, sid, blob, nobody, chan, pump=None):
         self.sid = sid
         self.blob = blob
         self.chan = chan
+        # Inline mode: the runner is the only reader of frames, so instead
+        # of waiting for another thread it reads the next frame itself.
+        self.pump = pump
         self.cond = threading.Condition(threading.Lock())
         self.buf = bytearray()
         self.eof = nobody
@@ -153,7 +212,7 @@ class Request:
                         self.cond.acquire()
                     grant = 0
                     continue
-                self.cond.wait()
+                self.wait()
             data = bytes(self.buf[:n])
             del self.buf[:n]
             self.unacked += len(data)
@@ -173,7 +232,19 @@ class Request:
                     k = min(n, self.window)
                     self.window -= k
                     return k
-                self.cond.wait()
+                self.wait()
+
+    def wait(self):
+        """With cond held: waits for the reader thread, or in inline mode
+        reads one frame."""
+        if self.pump is None:
+            self.cond.wait()
+            return
+        self.cond.release()
+        try:
+            self.pump(True)
+        finally:
+            self.cond.acquire()
 
 
 class Input:
@@ -381,6 +452,9 @@ class Response:
                             % type(data).__name__)
         if self.status is None:
             raise RuntimeError('response has not been started')
+        if self.req.pump is not None and self.held is None:
+            # Inline mode: notice an ABORT (or credit) already sent.
+            self.req.pump(False)
         if self.req.aborted:
             raise Aborted('failed to write data')
         if not data:
@@ -511,9 +585,9 @@ class Loader:
 class Worker:
     """Reader thread, request threads and the lifecycle of the process."""
 
-    def __init__(self, cfg, rfile, chan):
+    def __init__(self, cfg, frames, chan):
         self.cfg = cfg
-        self.rfile = rfile
+        self.frames = frames
         self.chan = chan
         self.loader = Loader()
         self.requests = {}
@@ -522,6 +596,7 @@ class Worker:
         self.inflight = 0
         self.stopping = False
         self.lost = False
+        self.running = False     # inline: a request is running
         threads = max(1, int(cfg.get('threads', 1)))
         self.static = {
             'wsgi.version': (1, 0),
@@ -536,42 +611,73 @@ class Worker:
         }
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
-        for i in range(threads):
-            threading.Thread(target=self.run_requests, name='wsgi-request-%d' % i,
-                             daemon=True).start()
+        # One thread: the reader thread runs each request itself (inline),
+        # which saves two thread switches per request; it reads frames
+        # while the application waits for body or credit, and polls for an
+        # ABORT when the application writes.
+        self.inline = threads == 1
+        self.pending = []        # inline: requests read while one runs
+        self.eof = False
+        if not self.inline:
+            for i in range(threads):
+                threading.Thread(target=self.run_requests, name='wsgi-request-%d' % i,
+                                 daemon=True).start()
 
     # reader thread
     def read_frames(self):
-        read, reqs = self.rfile.read, self.requests
-        unpack, hsize = HDR.unpack, HDR.size
         try:
             while True:
-                h = read(hsize)
-                if len(h) < hsize:
+                if self.inline and self.pending:
+                    self.run(self.pending.pop(0))
+                    continue
+                f = self.frames.read()
+                if f is None:
                     break
-                typ, flags, sid, n = unpack(h)
-                payload = read(n) if n else b''
-                if len(payload) < n:
-                    break
-                if typ == T_BODY:
-                    req = reqs.get(sid)
-                    if req is not None:
-                        req.feed(payload, flags)
-                elif typ == T_CREDIT:
-                    req = reqs.get(sid)
-                    if req is not None:
-                        req.credit(U32.unpack(payload)[0])
-                elif typ == T_REQUEST:
-                    self.accept(sid, payload, flags)
-                elif typ == T_ABORT:
-                    req = reqs.get(sid)
-                    if req is not None:
-                        req.abort()
-                elif typ == T_SHUTDOWN:
-                    self.stop(False)
+                self.dispatch(*f)
         except OSError:
             pass
+        self.eof = True
         self.stop(True)
+
+    def dispatch(self, typ, flags, sid, payload):
+        reqs = self.requests
+        if typ == T_BODY:
+            req = reqs.get(sid)
+            if req is not None:
+                req.feed(payload, flags)
+        elif typ == T_CREDIT:
+            req = reqs.get(sid)
+            if req is not None:
+                req.credit(U32.unpack(payload)[0])
+        elif typ == T_REQUEST:
+            self.accept(sid, payload, flags)
+        elif typ == T_ABORT:
+            req = reqs.get(sid)
+            if req is not None:
+                req.abort()
+        elif typ == T_SHUTDOWN:
+            self.stop(False)
+
+    def pump(self, wait):
+        """Inline mode, called by the running request: handles the next
+        frame (waiting for it if wait), or every frame already here."""
+        if self.eof:
+            return
+        try:
+            if wait:
+                f = self.frames.read()
+                if f is None:
+                    raise EOFError
+                self.dispatch(*f)
+                return
+            while True:
+                f = self.frames.read_nowait()
+                if f is None:
+                    return
+                self.dispatch(*f)
+        except (OSError, EOFError):
+            self.eof = True
+            self.stop(True)
 
     def accept(self, sid, blob, flags):
         with self.state:
@@ -579,9 +685,15 @@ class Worker:
                 self.chan.frame(T_END, sid, flags=OUT_CLOSED)
                 return
             self.inflight += 1
-        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan)
+        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan,
+                      self.pump if self.inline else None)
         self.requests[sid] = req
-        self.queue.put(req)
+        if not self.inline:
+            self.queue.put(req)
+        elif self.running:
+            self.pending.append(req)
+        else:
+            self.run(req)
 
     def stop(self, lost):
         with self.state:
@@ -603,16 +715,22 @@ class Worker:
     # request threads
     def run_requests(self):
         while True:
-            req = self.queue.get()
-            try:
-                self.handle(req)
-            except Exception:
-                # Only a broken pipe to Go gets here; the reader sees it too.
-                traceback.print_exc()
-            finally:
-                self.requests.pop(req.sid, None)
-                with self.state:
-                    self.inflight -= 1
+            self.run(self.queue.get())
+
+    def run(self, req):
+        self.running = True
+        try:
+            self.handle(req)
+        except Exception:
+            # Only a broken pipe to Go gets here; the reader sees it too.
+            traceback.print_exc()
+        finally:
+            self.running = False
+            self.requests.pop(req.sid, None)
+            with self.state:
+                self.inflight -= 1
+                # Only the main thread waits, for the last one when stopping.
+                if self.stopping and not self.inflight:
                     self.state.notify_all()
 
     def handle(self, req):
@@ -855,16 +973,16 @@ def setup_process(cfg):
 
 
 def main():
-    rfile = open(3, 'rb', buffering=256 * 1024)
+    frames = FrameReader(3)
     chan = Channel(4)
-    h = rfile.read(HDR.size)
-    typ, _, _, n = HDR.unpack(h)
-    if typ != T_CONFIG:
-        raise SystemExit('wsgifcgi worker: expected a config frame, got type %d' % typ)
-    cfg = json.loads(rfile.read(n).decode('utf-8'))
+    f = frames.read()
+    if f is None or f[0] != T_CONFIG:
+        raise SystemExit('wsgifcgi worker: expected a config frame, got %r'
+                         % (f and f[0]))
+    cfg = json.loads(f[3].decode('utf-8'))
     setup_process(cfg)
 
-    worker = Worker(cfg, rfile, chan)
+    worker = Worker(cfg, frames, chan)
 
     def on_term(signum, frame):
         # Not worker.stop() here: the main thread may hold worker.state.
