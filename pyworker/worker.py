@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import queue
+import re
 import select
 import signal
 import struct
@@ -59,8 +60,8 @@ MAX_DATA = 64 * 1024       # largest DATA frame
 HOP_BY_HOP = frozenset((
     'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
     'te', 'trailer', 'trailers', 'transfer-encoding', 'upgrade'))
-TOKEN = frozenset("!#$%&'*+-.^_`|~0123456789"
-                  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9a-zA-Z]+\Z")
+BAD_VALUE = re.compile('[\r\n\0]')
 
 
 class Aborted(OSError):
@@ -380,7 +381,7 @@ def check_status(status):
     if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ' \
             or not status[:3].isascii():
         raise ValueError('status must be "NNN reason": %r' % status)
-    if any(c in status for c in '\r\n\0'):
+    if BAD_VALUE.search(status):
         raise ValueError('status contains a control character: %r' % status)
 
 
@@ -400,9 +401,9 @@ def encode_headers(status, headers):
         if type(name) is not str or type(value) is not str:
             raise TypeError('expected unicode object, value of type %s found'
                             % type(name if type(name) is not str else value).__name__)
-        if not name or any(c not in TOKEN for c in name):
+        if not TOKEN.match(name):
             raise ValueError('invalid response header name %r' % name)
-        if '\r' in value or '\n' in value or '\0' in value:
+        if BAD_VALUE.search(value):
             raise ValueError('embedded newline in response header with name %r' % name)
         lname = name.lower()
         if lname in HOP_BY_HOP:
@@ -544,13 +545,17 @@ class Loader:
         # Fully executed modules only: sys.modules holds a module while its
         # code still runs, and another thread must not take it then.
         self.loaded = {}
+        self.names = {}   # script path -> module name
 
     def load(self, path, reloading, mechanism):
         try:
             mtime = os.stat(path).st_mtime
         except OSError:
             raise NotFound(path) from None
-        name = '_mod_wsgi_' + hashlib.md5(path.encode('utf-8', 'surrogateescape')).hexdigest()
+        name = self.names.get(path)
+        if name is None:
+            name = '_mod_wsgi_' + hashlib.md5(path.encode('utf-8', 'surrogateescape')).hexdigest()
+            self.names[path] = name
         module = self.loaded.get(name)
         if module is not None and (not reloading or module.__mtime__ == mtime):
             return module
