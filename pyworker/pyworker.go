@@ -36,6 +36,13 @@ type Call struct {
 	// Log receives the request's wsgi.errors lines (and its traceback on failure);
 	// the caller puts request id and groups on it.
 	Log zerolog.Logger
+	// Freed, if set, is called as soon as the worker has finished the
+	// request (its END frame arrived), from the goroutine that reads the
+	// worker's frames and before Serve returns: the worker's thread is
+	// free for the next request while the response is still being passed
+	// on. It must not block. It is not called when the request ends
+	// otherwise (the worker was lost, or Serve gave up waiting).
+	Freed func()
 }
 
 // Result says how a call ended.

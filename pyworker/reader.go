@@ -63,6 +63,9 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			w.logFrame(h, data)
 		case tHeaders, tData, tEnd:
 			s := w.stream(h.id, h.typ == tEnd)
+			if s != nil && h.typ == tEnd && s.freed != nil {
+				s.freed() // after the removal: InFlight no longer counts it
+			}
 			if s == nil || !s.push(event{typ: h.typ, flags: h.flags, data: data, buf: buf}) {
 				w.putBuf(buf)
 			}

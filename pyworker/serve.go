@@ -73,7 +73,7 @@ func (w *Worker) open(c *Call) (*stream, error) {
 			break
 		}
 	}
-	s := newStream(w.nextID, c.Log)
+	s := newStream(w.nextID, c)
 	w.streams[s.id] = s
 	return s, nil
 }

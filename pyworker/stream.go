@@ -17,8 +17,9 @@ type event struct {
 // its queue, so a slow Sink never holds up frames of other requests; the
 // worker's send window bounds how much can pile up.
 type stream struct {
-	id  uint32
-	log zerolog.Logger
+	id    uint32
+	log   zerolog.Logger
+	freed func() // Call.Freed
 
 	mu        sync.Mutex
 	queue     []event
@@ -30,9 +31,9 @@ type stream struct {
 	finished chan struct{} // Serve is returning: the body pump stops
 }
 
-func newStream(id uint32, log zerolog.Logger) *stream {
+func newStream(id uint32, c *Call) *stream {
 	return &stream{
-		id: id, log: log, credit: bodyWindow,
+		id: id, log: c.Log, freed: c.Freed, credit: bodyWindow,
 		wake: make(chan struct{}, 1), creditUp: make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -161,16 +162,26 @@ func (p *Pool) Serve(ctx context.Context, c *pyworker.Call) (pyworker.Result, in
 		if err != nil {
 			return pyworker.Result{}, 0, err
 		}
+		// The thread goes back to the pool as soon as the worker ends the
+		// request, so that a queued request reaches the worker while this
+		// response is still being passed on; freed decides who returns it.
+		var freed atomic.Bool
+		call.Freed = func() {
+			if freed.CompareAndSwap(false, true) {
+				p.free(pr)
+			}
+		}
 		res, err, timedOut := p.serveOn(ctx, pr, &call)
+		early := !freed.CompareAndSwap(false, true)
 		turnedAway := errors.Is(err, pyworker.ErrClosed) && !res.HeadersSent
 		switch {
 		case timedOut:
-			p.release(pr, "request-timeout")
+			p.release(pr, "request-timeout", early)
 			return res, pr.w.Pid(), ErrRequestTimeout
 		case turnedAway:
-			p.release(pr, "worker retired (script changed or stopping)")
+			p.release(pr, "worker retired (script changed or stopping)", early)
 		default:
-			p.release(pr, "")
+			p.release(pr, "", early)
 		}
 		if !turnedAway || attempt >= 3 || (rec != nil && !rec.rewind()) {
 			return res, pr.w.Pid(), err
@@ -320,20 +331,39 @@ func (p *Pool) pickLocked() *proc {
 	return best
 }
 
-// release returns a thread after a call and counts it toward
-// maximum-requests; a non-empty retire replaces the worker for that reason.
-func (p *Pool) release(pr *proc, retire string) {
+// release ends a call: a non-empty retire replaces the worker for that
+// reason. Unless free did it already (freed), it counts the call toward
+// maximum-requests and returns the thread.
+func (p *Pool) release(pr *proc, retire string, freed bool) {
 	p.mu.Lock()
-	pr.served++
-	switch {
-	case pr.retiring:
-	case retire != "":
+	if retire != "" && !pr.retiring {
 		p.retireLocked(pr, retire)
-	case p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests:
-		p.retireLocked(pr, "maximum-requests")
 	}
+	if freed {
+		if pr.retiring && pr.inflight == 0 {
+			p.stopLocked(pr)
+		}
+	} else {
+		p.countLocked(pr)
+		p.releaseLocked(pr)
+	}
+	p.mu.Unlock()
+}
+
+// free returns the thread of a call the worker has finished (its END came)
+// and counts the call toward maximum-requests.
+func (p *Pool) free(pr *proc) {
+	p.mu.Lock()
+	p.countLocked(pr)
 	p.releaseLocked(pr)
 	p.mu.Unlock()
+}
+
+func (p *Pool) countLocked(pr *proc) {
+	pr.served++
+	if !pr.retiring && p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests {
+		p.retireLocked(pr, "maximum-requests")
+	}
 }
 
 // release0 returns a thread that served nothing.

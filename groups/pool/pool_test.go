@@ -301,3 +301,48 @@ func TestStartFailuresBackOff(t *testing.T) {
 		t.Fatalf("%d failed starts logged in 3 s, want 2 to 4", n)
 	}
 }
+
+// blockingSink holds the response until released, like a slow web server.
+type blockingSink struct {
+	buffer
+	got     chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingSink) Write(p []byte) error {
+	close(b.got)
+	<-b.release
+	return b.buffer.Write(p)
+}
+
+// The worker's thread is free once the worker has ended a request: a queued
+// request runs while the first response is still being passed on.
+func TestThreadFreedAtWorkerEnd(t *testing.T) {
+	p := New(testSpec(t, 1, 1), nil)
+	defer p.Close()
+	app, _ := filepath.Abs("testdata/app.wsgi")
+	env := &pyworker.Environ{}
+	env.Add("REQUEST_METHOD", "GET")
+	env.Add("SCRIPT_FILENAME", app)
+	slow := &blockingSink{got: make(chan struct{}), release: make(chan struct{})}
+	first := make(chan error, 1)
+	go func() {
+		_, _, err := p.Serve(context.Background(), &pyworker.Call{Environ: env, Out: slow, Log: zerolog.Nop()})
+		first <- err
+	}()
+	<-slow.got
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := call(t, p, ctx, "/", ""); err != nil {
+		t.Fatalf("second request while the first response is held: %v", err)
+	}
+	close(slow.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := p.procs[0].inflight; n != 0 || p.procs[0].served != 2 {
+		t.Fatalf("inflight %d served %d, want 0 and 2", n, p.procs[0].served)
+	}
+}
