@@ -9,9 +9,9 @@ import (
 // so memory stays bounded whatever the upload size. The first bodyWindow
 // bytes go unasked: a small POST costs no round trip.
 func (w *Worker) pumpBody(s *stream, c *Call) {
-	buf := make([]byte, headerSize+maxData)
+	buf := make([]byte, headerSize+maxBody)
 	for {
-		n := s.takeCredit(maxData, w.lost)
+		n := s.takeCredit(maxBody, w.lost)
 		if n == 0 {
 			return
 		}

@@ -69,7 +69,13 @@ const (
 // Windows of the flow control; worker.py uses the same values.
 const (
 	bodyWindow = BodyWindow // request body Go may send before the worker asks
-	maxData    = 64 << 10   // largest DATA frame the worker sends
+	maxData    = 256 << 10  // largest DATA frame the worker sends
+	maxBody    = 64 << 10   // largest BODY frame sent to the worker
+	// pipeSize is the capacity asked for the pipes when the daemon's
+	// receive/send-buffer-size is not set: a 1 MiB response crosses in one
+	// write and without waiting for credit (64 KiB, Linux's default, cost
+	// a write and a wake-up per 64 KiB). Capped by /proc/sys/fs/pipe-max-size.
+	pipeSize = 1 << 20
 	maxFrame   = 64 << 20   // larger frames mean a broken worker
 )
 

@@ -90,11 +90,20 @@ func Start(cfg Config) (*Worker, error) {
 	toPyR, toPyW := fds[0][0], fds[0][1]
 	fromPyR, fromPyW := fds[1][0], fds[1][1]
 	srcR, srcW := fds[2][0], fds[2][1]
-	if err := setPipeSize(toPyW, cfg.ReceiveBufferSize); err != nil {
-		cfg.Log.Warn().Err(err).Msg("receive-buffer-size not applied")
-	}
-	if err := setPipeSize(fromPyW, cfg.SendBufferSize); err != nil {
-		cfg.Log.Warn().Err(err).Msg("send-buffer-size not applied")
+	for _, p := range []struct {
+		f    *os.File
+		size int
+		name string
+	}{{toPyW, cfg.ReceiveBufferSize, "receive-buffer-size"}, {fromPyW, cfg.SendBufferSize, "send-buffer-size"}} {
+		if p.size > 0 {
+			if err := setPipeSize(p.f, p.size); err != nil {
+				cfg.Log.Warn().Err(err).Msg(p.name + " not applied")
+			}
+		} else if err := setPipeSize(p.f, pipeSize); err != nil {
+			// Not configured: the default size is only a preference (an
+			// unprivileged bridge may be over its pipe-user-pages limit).
+			cfg.Log.Debug().Err(err).Msg("default pipe size not applied")
+		}
 	}
 
 	cmd := exec.Command(cfg.Python, cfg.args()...)

@@ -54,8 +54,8 @@ OUT_CLOSED = 5       # the worker is shutting down, request not run
 OUT_RELOAD = 6       # script changed with reload_mechanism 'process'
 
 BODY_WINDOW = 256 * 1024   # request body buffered ahead of the application
-SEND_WINDOW = 256 * 1024   # response bytes in flight toward a client
-MAX_DATA = 64 * 1024       # largest DATA frame
+SEND_WINDOW = 1024 * 1024  # response bytes in flight toward a client
+MAX_DATA = 256 * 1024      # largest DATA frame
 
 HOP_BY_HOP = frozenset((
     'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
