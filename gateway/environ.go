@@ -79,7 +79,7 @@ func buildEnviron(env *pyworker.Environ, ps []bridge.Param, rt *groups.Route, op
 				continue
 			}
 		case "CONTENT_TYPE", "CONTENT_LENGTH":
-			if p.Value == "" {
+			if p.Value == "" || p.Name == "CONTENT_LENGTH" && unknownLength(p.Value) {
 				continue
 			}
 			hasType = hasType || p.Name == "CONTENT_TYPE"

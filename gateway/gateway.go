@@ -226,7 +226,7 @@ func statusFor(err error) int {
 // requestBody is the body reader for the worker. A request without
 // CONTENT_LENGTH but with a body is a 411 unless chunked-request is on.
 func requestBody(r *bridge.Request, chunked bool) (io.Reader, int) {
-	if cl, ok := params(r.Params).Get("CONTENT_LENGTH"); ok && cl != "" {
+	if cl, ok := params(r.Params).Get("CONTENT_LENGTH"); ok && !unknownLength(cl) {
 		n, err := strconv.ParseInt(cl, 10, 64)
 		if err != nil || n < 0 {
 			return nil, 400
@@ -243,6 +243,13 @@ func requestBody(r *bridge.Request, chunked bool) (io.Reader, int) {
 	}
 	return io.MultiReader(bytes.NewReader(one[:n]), r.Stdin), 0
 }
+
+// unknownLength reports a CONTENT_LENGTH that gives no length: empty, or
+// "-1", which Caddy's fastcgi transport sends for a body of unknown length
+// (Transfer-Encoding: chunked; Go's http.Request.ContentLength). Either
+// counts as no CONTENT_LENGTH: a 411, or with chunked-request the body is
+// read to the end of FCGI_STDIN, and the environ has no CONTENT_LENGTH.
+func unknownLength(v string) bool { return v == "" || v == "-1" }
 
 func (g *Gateway) accessLog(r *bridge.Request, rl *requestLog, status int) {
 	st := g.state.Load()

@@ -32,10 +32,11 @@ type apache struct {
 }
 
 // startApache writes dir/httpd.conf (a free loopback port, the modules
-// listed, mod_fcgid with its runtime files under dir/fcgid, DocumentRoot
-// docroot) followed by body, and runs Apache in the foreground. As root it
-// runs its children, mod_fcgid's process manager and the programs that
-// spawns as nobody:nogroup. It is stopped by PID in t.Cleanup.
+// listed, mod_fcgid (when listed) with its runtime files under dir/fcgid,
+// DocumentRoot docroot) followed by body, and runs Apache in the
+// foreground. As root it runs its children, mod_fcgid's process manager
+// and the programs that spawns as nobody:nogroup. It is stopped by PID in
+// t.Cleanup.
 func startApache(t *testing.T, dir, docroot, body string, modules ...string) *apache {
 	t.Helper()
 	if _, err := os.Stat(apacheBin); err != nil {
@@ -73,8 +74,10 @@ ThreadsPerChild 25
 MaxRequestWorkers 25
 MinSpareThreads 1
 MaxSpareThreads 25
-FcgidIPCDir %[1]q
-FcgidProcessTableFile %[2]q
+<IfModule fcgid_module>
+    FcgidIPCDir %[1]q
+    FcgidProcessTableFile %[2]q
+</IfModule>
 DocumentRoot %[3]q
 <Directory />
     Require all granted

@@ -206,7 +206,16 @@ type nginx struct {
 
 // startNginx runs nginx on a free loopback port with the given location
 // blocks inside its server block; {{SOCK}} is replaced by the socket path.
+// The upstream "wsgifcgi" is the unix socket sock, with keep-alive.
 func startNginx(t *testing.T, dir, sock, locations string) *nginx {
+	t.Helper()
+	upstream := fmt.Sprintf("upstream wsgifcgi {\n    server unix:%s;\n    keepalive 4;\n}\n", sock)
+	return startNginxWith(t, dir, upstream, strings.ReplaceAll(locations, "{{SOCK}}", sock))
+}
+
+// startNginxWith runs nginx on a free loopback port with httpBlock (the
+// upstream blocks) in its http block and locations in its server block.
+func startNginxWith(t *testing.T, dir, httpBlock, locations string) *nginx {
 	t.Helper()
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
@@ -236,17 +245,14 @@ http {
     uwsgi_temp_path %[2]s/uwsgi;
     scgi_temp_path %[2]s/scgi;
     client_max_body_size 0;
-    upstream wsgifcgi {
-        server unix:%[3]s;
-        keepalive 4;
-    }
+%[3]s
     server {
         listen 127.0.0.1:%[4]d;
         server_name localhost;
 %[5]s
     }
 }
-`, user, prefix, sock, port, strings.ReplaceAll(locations, "{{SOCK}}", sock))
+`, user, prefix, httpBlock, port, locations)
 	confPath := filepath.Join(prefix, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
