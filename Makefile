@@ -9,8 +9,9 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/wsgifcgi
 
-# deps installs what the tests run against (nginx, cgi-fcgi, Debian's Python
-# with Django and Flask) when it is missing; it needs root for apt-get.
+# deps installs what the tests run against (nginx, Apache with mod_fcgid,
+# lighttpd, Caddy, cgi-fcgi, Debian's Python with Django and Flask) when it
+# is missing; it needs root for apt-get.
 deps:
 	@scripts/install-deps.sh
 
