@@ -25,8 +25,8 @@ type stdinPipe struct {
 	r      int
 	limit  int
 	dir    string   // where spool files go ("" = os.TempDir())
-	file   *os.File // spool, unlinked; nil while everything fits in memory
-	fr, fw int64    // read and write offsets in file
+	file   *os.File // spool, unlinked; nil until the handler first fell behind
+	fr, fw int64    // read and write offsets in file; fr == fw: it holds nothing
 	eof    bool     // the empty STDIN record arrived
 	err    error    // ErrAborted after abort or loss of the connection; a spool failure
 	closed bool     // the handler is done; later input is dropped
@@ -53,7 +53,7 @@ func (p *stdinPipe) write(b []byte) {
 		return
 	}
 	unread := len(p.buf) - p.r
-	if p.file == nil && (unread == 0 || unread+len(b) <= p.limit) {
+	if p.spooled() == 0 && (unread == 0 || unread+len(b) <= p.limit) {
 		if len(p.buf)+len(b) > cap(p.buf) {
 			p.grow(len(b))
 		}
@@ -68,8 +68,16 @@ func (p *stdinPipe) write(b []byte) {
 	p.cond.Broadcast()
 }
 
-// spool appends b to the spool file, creating it on first use.
+// spooled is how many bytes wait in the spool file.
+func (p *stdinPipe) spooled() int64 { return p.fw - p.fr }
+
+// spool appends b to the spool file, creating it on first use. A drained
+// file is written from its start again: creating, unlinking and closing a
+// file each time the handler catches up cost more than the data.
 func (p *stdinPipe) spool(b []byte) error {
+	if p.file != nil && p.fr == p.fw {
+		p.fr, p.fw = 0, 0
+	}
 	if p.file == nil {
 		f, err := os.CreateTemp(p.dir, "wsgifcgi-stdin-")
 		if err != nil {
@@ -153,7 +161,7 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if p.closed {
 			return 0, io.ErrClosedPipe
 		}
-		if p.r < len(p.buf) || (p.file != nil && p.fr < p.fw) {
+		if p.r < len(p.buf) || p.spooled() > 0 {
 			break
 		}
 		if p.eof {
@@ -178,11 +186,8 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		p.err = fmt.Errorf("reading spooled request body: %w", err)
 		return n, p.err
 	}
-	if p.fr == p.fw {
-		// Drained: back to memory until the handler falls behind again.
-		p.file.Close()
-		p.file = nil
-	}
+	// Drained (fr == fw): back to memory until the handler falls behind
+	// again; the file is kept for that.
 	return n, nil
 }
 
