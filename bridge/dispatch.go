@@ -153,7 +153,7 @@ func (c *conn) start(r *request) {
 	r.paramsDone = true
 	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
 	r.Stdin = r.stdin
-	go c.run(r)
+	c.runRequest(r)
 }
 
 func (c *conn) stdinRecord(id uint16, content []byte) {

@@ -58,19 +58,34 @@ func (b *syncBuffer) String() string {
 func testServer(t testing.TB, h Handler) (*Server, *syncBuffer) {
 	logs := &syncBuffer{}
 	s := &Server{Handler: h, Log: zerolog.New(logs)}
+	s.closed = func(seq uint64) {
+		if ch, ok := connEnded.LoadAndDelete(endKey{s, seq}); ok {
+			close(ch.(chan struct{}))
+		}
+	}
 	t.Cleanup(func() { s.Close() })
 	return s, logs
 }
 
+// connEnded holds the channels that serveConn's callers wait on.
+var connEnded sync.Map // endKey -> chan struct{}
+
+type endKey struct {
+	s   *Server
+	seq uint64
+}
+
 // serveConn serves one end of a socket pair and returns the other; done is
-// closed when the connection's reader has finished.
+// closed when the connection has ended and released everything (an idle
+// connection parks, so its reader goroutine may end long before).
 func serveConn(t testing.TB, s *Server) (client *net.UnixConn, done chan struct{}) {
 	t.Helper()
 	client, srv := socketPair(t)
 	s.init()
 	c := s.newConn(srv)
 	done = make(chan struct{})
-	go func() { defer close(done); c.serve() }()
+	connEnded.Store(endKey{s, c.log.seq}, done)
+	go c.serve()
 	t.Cleanup(func() { client.Close() })
 	return client, done
 }
@@ -246,4 +261,11 @@ func eventually(cond func() bool) bool {
 		}
 	}
 	return true
+}
+
+// openConns reports the connections open, served or parked.
+func (s *Server) openConns() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.open
 }

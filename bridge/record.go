@@ -73,13 +73,19 @@ func putHeader(b []byte, typ uint8, id uint16, n int) int {
 type recordReader struct {
 	br      *bufio.Reader
 	scratch []byte
-	// setDeadline, when set, arms the read deadline: wait() says how long
-	// to wait for the first byte of a record, timeout bounds the rest.
-	setDeadline func(time.Time) error
-	wait        func() time.Time
-	woke        func() // the wait is over
-	timeout     time.Duration
-	armed       bool // a record deadline is in force
+	// dl, when set, arms the read deadline: its waitDeadline says how
+	// long to wait for the first byte of a record, timeout bounds the rest.
+	dl      deadlines
+	timeout time.Duration
+	armed   bool // a record deadline is in force
+}
+
+// deadlines is the connection side of a recordReader (an interface rather
+// than func fields, which would allocate each time a reader is lent).
+type deadlines interface {
+	SetReadDeadline(time.Time) error
+	waitDeadline() time.Time // for the first byte of the next record
+	woke()                   // the wait is over
 }
 
 // next returns the next record; its content is valid until the next call.
@@ -87,14 +93,14 @@ type recordReader struct {
 func (rr *recordReader) next() (header, []byte, error) {
 	rr.armed = false
 	if rr.br.Buffered() == 0 {
-		if rr.setDeadline != nil {
-			if err := rr.setDeadline(rr.wait()); err != nil {
+		if rr.dl != nil {
+			if err := rr.dl.SetReadDeadline(rr.dl.waitDeadline()); err != nil {
 				return header{}, nil, fmt.Errorf("set read deadline: %w", err)
 			}
 		}
 		_, err := rr.br.Peek(1)
-		if rr.woke != nil {
-			rr.woke()
+		if rr.dl != nil {
+			rr.dl.woke()
 		}
 		if err != nil {
 			return header{}, nil, err // io.EOF here is a clean end
@@ -145,11 +151,11 @@ func (rr *recordReader) peek(n int) ([]byte, error) {
 }
 
 func (rr *recordReader) arm() error {
-	if rr.armed || rr.setDeadline == nil {
+	if rr.armed || rr.dl == nil {
 		return nil
 	}
 	rr.armed = true
-	if err := rr.setDeadline(time.Now().Add(rr.timeout)); err != nil {
+	if err := rr.dl.SetReadDeadline(time.Now().Add(rr.timeout)); err != nil {
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	return nil

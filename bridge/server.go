@@ -22,7 +22,7 @@ var (
 
 // Defaults for the zero values of Server's limits.
 const (
-	DefaultMaxConns       = 1024
+	DefaultMaxConns       = 16384
 	DefaultMaxReqs        = 1024
 	DefaultMaxParamsBytes = 1 << 20
 	DefaultMaxParams      = 1000
@@ -41,9 +41,14 @@ type Server struct {
 	// AcceptRole says which roles are served; nil means the responder
 	// only. Other roles are answered with FCGI_UNKNOWN_ROLE at once.
 	AcceptRole func(role uint16) bool
-	// MaxConns is reported by FCGI_GET_VALUES and caps the concurrent
-	// connections (Accept waits). MaxReqs is reported too and caps the
-	// requests in progress on one connection (more are FCGI_OVERLOADED).
+	// MaxConns is reported by FCGI_GET_VALUES and caps the open
+	// connections. At the cap, the connection idle the longest is closed
+	// to make room for a new one, as nginx reuses its idle keep-alive
+	// connections when worker_connections run out; with none idle (every
+	// connection has a request in progress), Accept waits and new
+	// connections queue in the listen backlog. Reaching the cap is logged
+	// at most once a minute. MaxReqs is reported too and caps the requests
+	// in progress on one connection (more are FCGI_OVERLOADED).
 	MaxConns, MaxReqs int
 	MaxParamsBytes    int // name+value bytes per request
 	MaxParams         int // pairs per request
@@ -67,21 +72,35 @@ type Server struct {
 	baseCtx context.Context
 	cancel  context.CancelFunc
 	done    chan struct{} // closed by Shutdown and Close
-	slots   chan struct{} // MaxConns semaphore
 	active  atomic.Int64
 	connSeq atomic.Uint64
 	readers sync.Pool // *recordReader, reused across connections
+	poll    poller    // parked idle connections
+	epoch   time.Time // of the poller's clock
 	mu      sync.Mutex
 	closing bool
 	lns     map[net.Listener]struct{}
-	conns   map[*conn]struct{}
+	conns   map[*conn]struct{} // served: not parked
+	open    int                // connections, served and parked
+	room    chan struct{}      // closed when a connection goes or parks, for a full Serve
+	full    fullLog
+	// closed, when set (tests), is called with the number of each
+	// connection that ends.
+	closed func(seq uint64)
+}
+
+// fullLog counts what MaxConns did since it was last logged.
+type fullLog struct {
+	logged         time.Time
+	closed, waited int
 }
 
 func (s *Server) init() {
 	s.once.Do(func() {
 		s.baseCtx, s.cancel = context.WithCancel(context.Background())
 		s.done = make(chan struct{})
-		s.slots = make(chan struct{}, s.maxConns())
+		s.poll.s = s
+		s.epoch = time.Now()
 		s.lns = make(map[net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
 	})
@@ -93,6 +112,9 @@ func orDefault[T int | time.Duration](v, d T) T {
 	}
 	return d
 }
+
+// clock is the time since the server started, at least 1 (0 means unset).
+func (s *Server) clock() int64 { return max(int64(time.Since(s.epoch)), 1) }
 
 func (s *Server) maxConns() int               { return orDefault(s.MaxConns, DefaultMaxConns) }
 func (s *Server) maxReqs() int                { return orDefault(s.MaxReqs, DefaultMaxReqs) }
@@ -124,14 +146,8 @@ func (s *Server) Serve(l net.Listener) error {
 	defer s.untrack(l)
 	var backoff time.Duration
 	for {
-		select {
-		case s.slots <- struct{}{}:
-		case <-s.done:
-			return ErrServerClosed
-		}
 		nc, err := l.Accept()
 		if err != nil {
-			<-s.slots
 			if s.isDone() {
 				return ErrServerClosed
 			}
@@ -154,15 +170,126 @@ func (s *Server) Serve(l net.Listener) error {
 			return fmt.Errorf("accept on %s: %w", l.Addr(), err)
 		}
 		backoff = 0
-		c := s.newConn(nc)
-		if c == nil {
-			<-s.slots
+		if !s.makeRoom() {
+			nc.Close()
 			return ErrServerClosed
 		}
-		go func() {
-			defer func() { <-s.slots }()
-			c.serve()
-		}()
+		s.accepted(nc)
+	}
+}
+
+// accepted starts serving a connection just accepted and counted (by
+// makeRoom): a reader goroutine when the web server has sent something
+// already, else the socket parks straight away, so that a burst of
+// connections that send nothing yet costs no goroutines.
+func (s *Server) accepted(nc net.Conn) {
+	seq := s.connSeq.Add(1)
+	l := connLog{&s.Log, seq}
+	l.Debug().Msg("connection opened")
+	if !readableNow(nc) && s.poll.park(nc, seq, time.Now().Add(s.idleTimeout()), nil) {
+		nc.Close()
+		return
+	}
+	if c := s.adopt(nc, seq); c != nil {
+		go c.read()
+	}
+}
+
+// adopt makes a conn to serve a connection (new, or leaving the poller);
+// nil when the server is closing, and then the connection is closed.
+func (s *Server) adopt(nc net.Conn, seq uint64) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		nc.Close()
+		s.connEndedLocked(seq)
+		return nil
+	}
+	c := newConn(s, nc, seq)
+	s.conns[c] = struct{}{}
+	return c
+}
+
+// detach forgets a conn whose socket went to the poller.
+func (s *Server) detach(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.roomFreedLocked()
+	s.mu.Unlock()
+}
+
+// connEnded counts a parked connection closed.
+func (s *Server) connEnded(seq uint64) {
+	s.mu.Lock()
+	s.connEndedLocked(seq)
+	s.mu.Unlock()
+}
+
+func (s *Server) connEndedLocked(seq uint64) {
+	s.open--
+	s.roomFreedLocked()
+	if s.closed != nil {
+		s.closed(seq)
+	}
+}
+
+// makeRoom counts one more connection once it may be served: below
+// MaxConns, or after closing the connection parked the longest; with none
+// parked it waits for a connection to end or park (and Serve accepts no
+// more meanwhile). False when the server closes.
+func (s *Server) makeRoom() bool {
+	for {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return false
+		}
+		if s.open < s.maxConns() {
+			s.open++
+			s.mu.Unlock()
+			return true
+		}
+		if s.room == nil {
+			s.room = make(chan struct{})
+		}
+		room := s.room
+		s.mu.Unlock()
+		if s.poll.closeOldest() {
+			s.noteFull(true)
+			continue
+		}
+		s.noteFull(false)
+		select {
+		case <-room:
+		case <-s.done:
+			return false
+		}
+	}
+}
+
+// noteFull counts a connection closed (or a wait) at MaxConns and logs
+// the counts at most once a minute, rather than once per connection.
+func (s *Server) noteFull(closed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if closed {
+		s.full.closed++
+	} else {
+		s.full.waited++
+	}
+	if now := time.Now(); now.Sub(s.full.logged) >= time.Minute {
+		s.Log.Warn().Int("max_connections", s.maxConns()).
+			Int("idle_closed", s.full.closed).Int("waits", s.full.waited).
+			Msg("max-connections reached: idle keep-alive connections are closed to make room; with none idle, new connections wait in the listen backlog")
+		s.full = fullLog{logged: now}
+	}
+}
+
+// roomFreedLocked wakes a Serve waiting at MaxConns.
+func (s *Server) roomFreedLocked() {
+	if s.room != nil {
+		close(s.room)
+		s.room = nil
 	}
 }
 
@@ -212,11 +339,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range conns {
 		c.shutdown()
 	}
+	s.poll.close() // nothing parks any more: every connection closes when idle
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		s.mu.Lock()
-		n := len(s.conns)
+		n := s.open
 		s.mu.Unlock()
 		if n == 0 && s.Active() == 0 {
 			return err
@@ -255,6 +383,7 @@ func (s *Server) Close() error {
 	for _, c := range conns {
 		c.close()
 	}
+	s.poll.close()
 	return err
 }
 
@@ -262,18 +391,20 @@ func (s *Server) Close() error {
 func (s *Server) newConn(nc net.Conn) *conn {
 	s.init()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing {
+		s.mu.Unlock()
 		nc.Close()
 		return nil
 	}
-	c := newConn(s, nc, s.connSeq.Add(1))
-	s.conns[c] = struct{}{}
-	return c
+	s.open++
+	s.mu.Unlock()
+	return s.adopt(nc, s.connSeq.Add(1))
 }
 
+// removeConn forgets a conn whose connection ended.
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
+	s.connEndedLocked(c.log.seq)
 	s.mu.Unlock()
 }

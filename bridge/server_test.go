@@ -6,6 +6,8 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -116,23 +118,41 @@ func TestServeAfterClose(t *testing.T) {
 	}
 }
 
+// At MaxConns with every connection busy, a new one waits (in the listen
+// backlog) until one closes.
 func TestMaxConnsWaits(t *testing.T) {
 	noLeaks(t)
-	s, _ := testServer(t, echoHandler())
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	s, logs := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		started <- struct{}{}
+		<-release
+		io.WriteString(w, "done")
+		return EndStatus{}
+	}))
 	s.MaxConns = 1
 	path, _ := serveUnix(t, s)
 	first := dial(t, path)
-	first.Write(requestBytes(1, true, nil, nil))
-	readResponse(t, first, 1)
+	first.Write(requestBytes(1, false, nil, nil))
+	<-started
 	second := dial(t, path) // queued in the backlog, not served yet
 	second.Write(requestBytes(1, true, nil, nil))
-	second.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	if _, err := second.Read(make([]byte, 1)); err == nil {
-		t.Fatal("second connection served beyond MaxConns")
+	if !eventually(func() bool { return strings.Contains(logs.String(), "max-connections reached") }) {
+		t.Fatal("Serve did not wait at MaxConns")
 	}
-	second.SetReadDeadline(time.Time{})
-	first.Close()
-	readResponse(t, second, 1)
+	if n := s.openConns(); n != 1 {
+		t.Fatalf("%d connections open at MaxConns 1", n)
+	}
+	close(release)
+	if r := readResponse(t, first, 1); string(r.stdout) != "done" {
+		t.Fatalf("first: %q", r.stdout)
+	}
+	expectClosed(t, first, 2*time.Second) // no FCGI_KEEP_CONN
+	if r := readResponse(t, second, 1); string(r.stdout) != "done" {
+		t.Fatalf("second: %q", r.stdout)
+	}
+	if n := strings.Count(logs.String(), "max-connections reached"); n != 1 {
+		t.Errorf("logged %d times that max-connections was reached, want once:\n%s", n, logs)
+	}
 	s.Close()
 }
 
@@ -161,6 +181,46 @@ func TestManyConnections(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+	s.Close()
+}
+
+// FCGI_GET_VALUES reports the default MaxConns.
+func TestGetValuesDefaultMaxConns(t *testing.T) {
+	s, _ := testServer(t, echoHandler())
+	client, _ := serveConn(t, s)
+	client.Write(rec(typeGetValues, 0, encodePairs(Param{"FCGI_MAX_CONNS", ""}), 0))
+	rc, err := readRec(t, client)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := decodePairs(string(rc.content), nil)
+	if err != nil || len(ps) != 1 || ps[0] != (Param{"FCGI_MAX_CONNS", strconv.Itoa(DefaultMaxConns)}) {
+		t.Fatalf("got %v %v", ps, err)
+	}
+}
+
+// A connection that is not a socket is never parked: it keeps its reader
+// and the idle timeout still closes it.
+func TestNotSocketIdle(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, echoHandler())
+	s.IdleTimeout = 200 * time.Millisecond
+	s.init()
+	client, srv := net.Pipe()
+	defer client.Close()
+	c := s.newConn(srv)
+	go c.serve()
+	go client.Write(requestBytes(1, true, []Param{{"A", "b"}}, nil))
+	if r := readResponse(t, client, 1); string(r.stdout) != "Content-Type: text/plain\r\n\r\nA=b\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	if n := s.poll.parkedCount(); n != 0 {
+		t.Errorf("%d parked", n)
+	}
+	expectClosed(t, client, 5*time.Second)
+	if !eventually(func() bool { return s.openConns() == 0 }) {
+		t.Errorf("%d connections open", s.openConns())
 	}
 	s.Close()
 }

@@ -114,6 +114,7 @@ func serverFrom(r *rawServer) Server {
 		LogLevel:           "info",
 		LogFormat:          "json",
 		AccessLog:          true,
+		MaxConnections:     DefaultMaxConnections,
 	}
 	setList(&s.Listen, r.Listen)
 	setStr(&s.ServerName, r.ServerName)
@@ -145,6 +146,7 @@ func serverFrom(r *rawServer) Server {
 	setBool(&s.ChunkedRequest, r.ChunkedRequest)
 	setBool(&s.TrustRemoteUser, r.TrustRemoteUser)
 	setStr(&s.Metrics, r.Metrics)
+	setInt(&s.MaxConnections, r.MaxConnections)
 	return s
 }
 

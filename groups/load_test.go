@@ -14,7 +14,7 @@ func TestLoadDefaults(t *testing.T) {
 		SocketPrefix: "/run/wsgifcgi/wsgi", SocketMode: 0o660, WebServerAddrs: []string{"127.0.0.1", "::1"},
 		PythonExecutable: "python3", RestrictStdin: true, RestrictStdout: true, RestrictSignal: true,
 		CaseSensitivity: true, LazyInitialization: true, AcceptMutex: "default", LogLevel: "info",
-		LogFormat: "json", AccessLog: true,
+		LogFormat: "json", AccessLog: true, MaxConnections: DefaultMaxConnections,
 	}
 	if !reflect.DeepEqual(c.Server, want) {
 		t.Errorf("Server = %+v\nwant %+v", c.Server, want)
@@ -131,6 +131,15 @@ func TestLoadErrors(t *testing.T) {
 			}},
 		{"web-server-addrs", map[string]string{"a.toml": "[server]\nweb-server-addrs = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\", \"localhost\"]\n"},
 			[]string{"F:a.toml:2: server.web-server-addrs[3]: \"localhost\" is not an IP address or CIDR prefix"}},
+		{"max-connections", map[string]string{
+			"a.toml": "[server]\nmax-connections = 0\n",
+			"b.toml": "[server]\nmax-connections = 2000000\n",
+			"c.toml": "[server]\nmax-connections = \"many\"\n",
+		}, []string{
+			"F:a.toml:2: server.max-connections: 0: want 1..1048576",
+			"F:b.toml:2: server.max-connections: 2000000: want 1..1048576",
+			"F:c.toml:2: server.max-connections: must be an integer, not a string",
+		}},
 		{"duplicate daemon across files", map[string]string{
 			"a.toml": "[daemon.site1]\n",
 			"b.toml": "[vhost]\nserver-name = \"x\"\n\n[daemon.site1]\n",
@@ -257,5 +266,20 @@ func TestLoadRelativePaths(t *testing.T) {
 	}
 	if d := c.Daemons["x"]; d.Home != "/abs" || !reflect.DeepEqual(d.PythonPath, []string{filepath.Join(dir, "conf.d/lib")}) {
 		t.Errorf("daemon %+v", d)
+	}
+}
+
+// max-connections: the default, a value, and the last file winning.
+func TestLoadMaxConnections(t *testing.T) {
+	c, _ := loadTree(t, map[string]string{"00.toml": "[server]\n"})
+	if c.Server.MaxConnections != DefaultMaxConnections {
+		t.Errorf("default max-connections = %d, want %d", c.Server.MaxConnections, DefaultMaxConnections)
+	}
+	c, _ = loadTree(t, map[string]string{
+		"10.toml": "[server]\nmax-connections = 100\n",
+		"20.toml": "[server]\nmax-connections = 50000\n",
+	})
+	if c.Server.MaxConnections != 50000 {
+		t.Errorf("max-connections = %d, want 50000", c.Server.MaxConnections)
 	}
 }

@@ -54,7 +54,15 @@ type Server struct {
 	ChunkedRequest      bool
 	TrustRemoteUser     bool
 	Metrics             string // "tcp:HOST:PORT" or "unix:/path": serve /metrics there; "": off
+	MaxConnections      int    // open FastCGI connections at most (FCGI_MAX_CONNS); see DefaultMaxConnections
 }
+
+// DefaultMaxConnections is max-connections when unset: enough for the
+// keep-alive pools of several busy front ends (an idle connection costs
+// the bridge a file descriptor and well under 1 KiB), well within the
+// open-file limit of a systemd service (LimitNOFILE=65536 in dist/). At
+// the limit the longest idle connection is closed to make room.
+const DefaultMaxConnections = 16384
 
 // Daemon is one process group: [daemon.NAME] (WSGIDaemonProcess) or [embedded].
 type Daemon struct {

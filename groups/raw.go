@@ -64,6 +64,7 @@ type rawServer struct {
 	ChunkedRequest      *bool     `toml:"chunked-request"`
 	TrustRemoteUser     *bool     `toml:"trust-remote-user"`
 	Metrics             *string   `toml:"metrics"`
+	MaxConnections      *int64    `toml:"max-connections"`
 }
 
 type rawVHost struct {

@@ -144,9 +144,16 @@ func (d *fileDecoder) checkServer(s *rawServer, path []string) {
 			d.failf(with(path, "metrics"), "%q: %s", *s.Metrics, err)
 		}
 	}
+	if s.MaxConnections != nil && (*s.MaxConnections < 1 || *s.MaxConnections > maxConnectionsLimit) {
+		d.failf(with(path, "max-connections"), "%d: want 1..%d", *s.MaxConnections, maxConnectionsLimit)
+	}
 	d.checkEnum(s.LogLevel, with(path, "log-level"), logLevels)
 	d.checkEnum(s.LogFormat, with(path, "log-format"), logFormats)
 }
+
+// maxConnectionsLimit is Linux's default fs.nr_open, the most descriptors
+// a process may have: beyond it max-connections could never be reached.
+const maxConnectionsLimit = 1 << 20
 
 // checkListen validates unix:/path, tcp:HOST:PORT and fd:N; "" means fine.
 func checkListen(l string) string {

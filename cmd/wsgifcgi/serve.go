@@ -104,6 +104,9 @@ func serve(args []string) int {
 	srv := &bridge.Server{Handler: gw, Log: log, AcceptRole: func(role uint16) bool {
 		return role == bridge.RoleResponder || role == bridge.RoleAuthorizer
 	}}
+	// max-connections is read at start-up only: the Server's limits are
+	// fixed once it serves, so SIGHUP does not change it.
+	srv.MaxConns = fileLimitLogged(log, cfg.Server.MaxConnections)
 	var wg sync.WaitGroup
 	errc := make(chan error, len(lns)+1)
 	for _, l := range lns {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -110,9 +112,15 @@ func fcgiRoundTrip(c net.Conn, r *bufio.Reader) (bool, error) {
 // It returns the connections (to close later) and the counts.
 func idleConns(sock string, n int, m *memResults) []net.Conn {
 	m.connsWanted = n
+	// The harness holds the n descriptors too. Go raises the soft limit to
+	// the hard one; below n the failures would be ours, not the bridge's.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err == nil && lim.Cur < uint64(n)+256 {
+		logf("  the harness's open-file limit is %d (hard %d), too low for %d connections: raise it (ulimit -Hn)", lim.Cur, lim.Max, n)
+	}
 	conns := make([]net.Conn, 0, n)
 	for i := 0; i < n; i++ {
-		c, err := net.DialTimeout("unix", sock, 2*time.Second)
+		c, err := dialUnix(sock)
 		if err != nil {
 			if m.connsFirstFail == "" {
 				m.connsFirstFail = fmt.Sprintf("connection %d: %v", i+1, err)
@@ -122,8 +130,7 @@ func idleConns(sock string, n int, m *memResults) []net.Conn {
 		conns = append(conns, c)
 	}
 	m.connsOpen = len(conns)
-	// Batches smaller than the pool's default listen-backlog, so that the
-	// requests are queued, not refused.
+	// Small batches: one worker thread serves them.
 	var served, good200 atomic.Int64
 	const batch = 50
 	for i := 0; i < len(conns); i += batch {
@@ -153,6 +160,21 @@ func idleConns(sock string, n int, m *memResults) []net.Conn {
 	m.connsServed = int(served.Load())
 	m.connsOK = int(good200.Load())
 	return conns
+}
+
+// dialUnix connects to a unix socket. connect() on a unix socket whose
+// listen backlog is full fails at once with EAGAIN (unlike tcp, where the
+// SYN is retried): that says the dialing loop got ahead of the accepting
+// one, so it waits a little and tries again, for up to 5 s.
+func dialUnix(sock string) (net.Conn, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		c, err := net.DialTimeout("unix", sock, 5*time.Second)
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return c, err
+		}
+		time.Sleep(wait)
+	}
 }
 
 type genReader struct{ left int64 }
