@@ -112,7 +112,7 @@ func runMain() int {
 		}
 	}()
 
-	rep := &report{opts: o, started: time.Now(), res: results{}}
+	rep := &report{opts: o, started: time.Now(), res: results{}, cpu: cpuRecords{}}
 	rep.collectInfo(e)
 	caps := []capacity{{procs: 1, threads: 1, conns: o.conns[0]}, {procs: 2, threads: 4, conns: o.conns[1]}}
 	for _, c := range caps {
@@ -264,10 +264,14 @@ func runCapacity(e *env, o *options, c capacity, rep *report) {
 				if sc.key == ct.skip {
 					continue
 				}
+				before := measureCPU(ct, e.nginx)
 				s, err := runWrk(e.dir, sc, ct.url(), c.conns, o.duration)
 				if err != nil {
 					logf("  round %d %s %s: %v", r, sc.key, ct.key, err)
 					continue
+				}
+				if sc.key == "hello" {
+					rep.cpu.add(c, ct.key, perRequest(before, measureCPU(ct, e.nginx), s.Requests))
 				}
 				rep.add(c, ct, sc, s)
 				extra := ""

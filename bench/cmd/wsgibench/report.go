@@ -19,6 +19,7 @@ type report struct {
 	versions          [][2]string
 	notes             []string
 	mem               *memResults
+	cpu               cpuRecords // CPU per hello request
 }
 
 func (r *report) cell(c capacity, key string) map[string][]sample {
@@ -313,6 +314,11 @@ func (r *report) markdown() string {
 		w("Ratios are to uWSGI-FastCGI at the same capacity.\n")
 	}
 
+	if len(r.cpu) > 0 {
+		caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
+		w("\n%s", r.cpu.markdown(r.order, r.names, caps))
+	}
+
 	if m := r.mem; m != nil {
 		w("\n## Memory of wsgifcgi (1×1, behind nginx)\n\n")
 		if m.err != "" {
@@ -325,10 +331,10 @@ func (r *report) markdown() string {
 				w(", about %.1f KiB per answered connection", float64(m.connsRSS-m.idleRSS)/float64(m.connsServed))
 			}
 			if m.connsServed < m.connsOpen {
-				w(". The other connections were never accepted: they waited in the kernel's listen backlog (the bridge had stopped accepting)")
+				w(". The other connections got no answer (not accepted, or closed by the bridge)")
 			}
 			if m.connsFirstFail != "" {
-				w("; past the backlog connect() failed (first: %s)", m.connsFirstFail)
+				w("; connect() failed %d times (first: %s)", m.connsWanted-m.connsOpen, m.connsFirstFail)
 			}
 			w("\n")
 			w("- %d MiB upload through nginx (`/stream/`: `fastcgi_request_buffering off`, `fastcgi_buffering off`), the app reading 64 KiB at a time: ", r.opts.bigSize>>20)

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// CPU accounting: where the time of a run goes. Before and after each wrk
+// run the harness reads the CPU time (user + system, /proc/PID/stat) of the
+// contender's main process, of its descendants (workers, daemon processes,
+// and the time of children it reaped), and of nginx's tree; divided by the
+// requests of the run this is CPU per request.
+
+// cpuTimes are clock ticks.
+type cpuTimes struct{ main, children, nginx int64 }
+
+// cpuSample is CPU µs per request of one run.
+type cpuSample struct{ main, children, nginx float64 }
+
+type procStat struct {
+	ppid              int
+	own, reapedByThis int64 // utime+stime; cutime+cstime
+}
+
+// readProcs reads the stat line of every process.
+func readProcs() map[int]procStat {
+	m := map[int]procStat{}
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(filepath.Base(d))
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// The command name may hold spaces: fields start after the last ')'.
+		i := strings.LastIndexByte(string(b), ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) < 15 {
+			continue
+		}
+		num := func(k int) int64 { n, _ := strconv.ParseInt(f[k], 10, 64); return n }
+		ppid, _ := strconv.Atoi(f[1])
+		// After ')': state(0) ppid(1) ... utime(11) stime(12) cutime(13) cstime(14).
+		m[pid] = procStat{ppid: ppid, own: num(11) + num(12), reapedByThis: num(13) + num(14)}
+	}
+	return m
+}
+
+// tree returns root's own time and that of everything below it.
+func tree(ps map[int]procStat, root int) (own, below int64) {
+	kids := map[int][]int{}
+	for pid, p := range ps {
+		kids[p.ppid] = append(kids[p.ppid], pid)
+	}
+	r, ok := ps[root]
+	if !ok {
+		return 0, 0
+	}
+	own, below = r.own, r.reapedByThis
+	stack := append([]int(nil), kids[root]...)
+	for len(stack) > 0 {
+		pid := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		p := ps[pid]
+		below += p.own + p.reapedByThis
+		stack = append(stack, kids[pid]...)
+	}
+	return own, below
+}
+
+// measureCPU reads the contender's and nginx's CPU times now.
+func measureCPU(ct *contender, nginx *proc) cpuTimes {
+	ps := readProcs()
+	var t cpuTimes
+	for _, p := range ct.procs {
+		own, below := tree(ps, p.pid())
+		t.main += own
+		t.children += below
+	}
+	if nginx != nil && ct.nginx != "" {
+		own, below := tree(ps, nginx.pid())
+		t.nginx = own + below
+	}
+	return t
+}
+
+// perRequest turns the ticks between two readings into µs per request.
+func perRequest(before, after cpuTimes, requests int64) cpuSample {
+	if requests <= 0 {
+		return cpuSample{}
+	}
+	tick := 1e6 / float64(clockTicks)
+	us := func(d int64) float64 { return float64(d) * tick / float64(requests) }
+	return cpuSample{main: us(after.main - before.main), children: us(after.children - before.children),
+		nginx: us(after.nginx - before.nginx)}
+}
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+// cpuRecords keeps the CPU samples of the hello runs.
+type cpuRecords map[string][]cpuSample // capacity|contender
+
+func (r cpuRecords) add(c capacity, key string, s cpuSample) {
+	k := c.String() + "|" + key
+	r[k] = append(r[k], s)
+}
+
+// median of each field separately.
+func (r cpuRecords) median(c capacity, key string) (cpuSample, bool) {
+	ss := r[c.String()+"|"+key]
+	if len(ss) == 0 {
+		return cpuSample{}, false
+	}
+	med := func(get func(cpuSample) float64) float64 {
+		v := make([]float64, len(ss))
+		for i, s := range ss {
+			v[i] = get(s)
+		}
+		sort.Float64s(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	return cpuSample{
+		main:     med(func(s cpuSample) float64 { return s.main }),
+		children: med(func(s cpuSample) float64 { return s.children }),
+		nginx:    med(func(s cpuSample) float64 { return s.nginx }),
+	}, true
+}
+
+// markdown renders the "where the time goes" section.
+func (r cpuRecords) markdown(order []string, names map[string]string, caps []capacity) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## Where the time goes (hello)\n\n")
+	w("CPU time per hello request, read from `/proc/PID/stat` before and after each run (median of the rounds): ")
+	w("the contender's main process (wsgifcgi: the Go bridge; uWSGI: the master; Apache: the parent; gunicorn: the arbiter), ")
+	w("everything below it (wsgifcgi, uWSGI, gunicorn: the Python workers; Apache: its MPM children and the mod_wsgi daemons), ")
+	w("and nginx's processes where the contender sits behind nginx. wrk's own time is not counted. ")
+	w("With 2 cores the machine can spend at most 2,000,000 µs per second in all, so the sum bounds the request rate. ")
+	w("Profiles taken while tuning (bench/README.md) say what the bridge's and the worker's time is made of.\n\n")
+	for _, c := range caps {
+		w("| %s | main process µs/req | below it µs/req | nginx µs/req | total µs/req |\n|---|--:|--:|--:|--:|\n", c)
+		for _, key := range order {
+			s, ok := r.median(c, key)
+			if !ok {
+				continue
+			}
+			ng := "n/a"
+			if s.nginx > 0 {
+				ng = fmt.Sprintf("%.0f", s.nginx)
+			}
+			w("| %s | %.0f | %.0f | %s | %.0f |\n", names[key], s.main, s.children, ng, s.main+s.children+s.nginx)
+		}
+		w("\n")
+	}
+	return b.String()
+}
