@@ -76,7 +76,7 @@ const (
 	// write and without waiting for credit (64 KiB, Linux's default, cost
 	// a write and a wake-up per 64 KiB). Capped by /proc/sys/fs/pipe-max-size.
 	pipeSize = 1 << 20
-	maxFrame   = 64 << 20   // larger frames mean a broken worker
+	maxFrame = 64 << 20 // larger frames mean a broken worker
 )
 
 func putHeader(b []byte, typ, flags uint8, id uint32, n int) {
