@@ -294,3 +294,21 @@ func TestConcurrentFirstLoad(t *testing.T) {
 		}
 	}
 }
+
+// A HEAD response's body does not cross the pipe: the headers come, the
+// application runs to its end, no body bytes reach the Sink.
+func TestHeadSendsNoBody(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	out, res, err, _ := serve(t, w, env(t, "big.wsgi", "REQUEST_METHOD", "HEAD", "QUERY_STRING", "4"), nil)
+	if err != nil || !res.HeadersSent || res.Status != 200 {
+		t.Fatalf("%v %+v", err, res)
+	}
+	if res.BytesOut != 0 || out.body.Len() != 0 {
+		t.Fatalf("HEAD passed %d body bytes", res.BytesOut)
+	}
+	// The same request as GET still streams its 4 MiB.
+	_, res, err, _ = serve(t, w, env(t, "big.wsgi", "QUERY_STRING", "4"), nil)
+	if err != nil || res.BytesOut != 4<<20 {
+		t.Fatalf("GET: %v, %d bytes", err, res.BytesOut)
+	}
+}

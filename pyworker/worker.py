@@ -427,6 +427,9 @@ class Response:
         self.req = req
         self.chan = chan
         self.environ = environ
+        # The web server sends no body for HEAD: the application still runs
+        # to the end (generators, close()), but its bytes stay here.
+        self.head_only = environ.get('REQUEST_METHOD') == 'HEAD'
         self.status = None
         self.head = None          # encoded HEADERS payload, until sent
         self.sent = False         # HEADERS went out
@@ -467,6 +470,8 @@ class Response:
                 if not data:
                     return
             self.left -= len(data)
+        if self.head_only:
+            return
         self._send(data)
 
     def _send(self, data):
