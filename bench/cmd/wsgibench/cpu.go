@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -122,21 +121,10 @@ func (r cpuRecords) median(c capacity, key string) (cpuSample, bool) {
 	if len(ss) == 0 {
 		return cpuSample{}, false
 	}
-	med := func(get func(cpuSample) float64) float64 {
-		v := make([]float64, len(ss))
-		for i, s := range ss {
-			v[i] = get(s)
-		}
-		sort.Float64s(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
 	return cpuSample{
-		main:     med(func(s cpuSample) float64 { return s.main }),
-		children: med(func(s cpuSample) float64 { return s.children }),
-		nginx:    med(func(s cpuSample) float64 { return s.nginx }),
+		main:     med(ss, func(s cpuSample) float64 { return s.main }),
+		children: med(ss, func(s cpuSample) float64 { return s.children }),
+		nginx:    med(ss, func(s cpuSample) float64 { return s.nginx }),
 	}, true
 }
 

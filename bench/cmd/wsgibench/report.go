@@ -139,7 +139,7 @@ func (r *report) spread() (float64, string) {
 }
 
 // med is the median of f over the samples of one cell.
-func med(ss []sample, f func(sample) float64) float64 {
+func med[T any](ss []T, f func(T) float64) float64 {
 	xs := make([]float64, len(ss))
 	for i, s := range ss {
 		xs[i] = f(s)
