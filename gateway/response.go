@@ -22,26 +22,25 @@ func (s *sink) WriteHeader(status int, block []byte) error {
 }
 
 func (s *sink) Write(p []byte) error {
+	_, err := s.w.Write(s.withHeader(p))
+	return err
+}
+
+// withHeader prefixes p with the held header block, if any, once.
+func (s *sink) withHeader(p []byte) []byte {
 	if len(s.pending) == 0 {
-		_, err := s.w.Write(p)
-		return err
+		return p
 	}
 	s.buf = append(append(s.buf[:0], s.pending...), p...)
 	s.pending = s.pending[:0]
-	_, err := s.w.Write(s.buf)
-	return err
+	return s.buf
 }
 
 // WriteFinal implements pyworker.FinalWriter: the response's last block,
 // with the header block when none was sent yet, goes out with the end of
 // the request.
 func (s *sink) WriteFinal(p []byte) error {
-	if len(s.pending) > 0 {
-		s.buf = append(append(s.buf[:0], s.pending...), p...)
-		s.pending = s.pending[:0]
-		p = s.buf
-	}
-	return s.final(p)
+	return s.final(s.withHeader(p))
 }
 
 func (s *sink) final(p []byte) error {
