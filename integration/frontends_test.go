@@ -521,21 +521,10 @@ func checkKeepAlive(t *testing.T, fe *frontend) {
 // on before the second exists: a second (less a margin) must pass between
 // the two, however late the first comes on a loaded machine.
 func checkStreaming(t *testing.T, fe *frontend) {
-	start := time.Now()
-	resp, err := client.Get(fe.url + "/stream/gen")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		t.Fatal(err)
-	}
-	first := time.Since(start)
-	rest, _ := io.ReadAll(resp.Body)
-	total := time.Since(start)
-	if resp.StatusCode != 200 || string(buf) != "first\n" || string(rest) != "second\n" {
-		t.Fatalf("GET /stream/gen = %d %q %q", resp.StatusCode, buf, rest)
+	s := getStream(t, fe.url+"/stream/gen")
+	first, total := s.first, s.total
+	if s.code != 200 || s.head != "first\n" || s.rest != "second\n" {
+		t.Fatalf("GET /stream/gen = %d %q %q", s.code, s.head, s.rest)
 	}
 	t.Logf("first block after %v, second after %v", first, total)
 	if total-first < 500*time.Millisecond {

@@ -374,3 +374,31 @@ func (s *syncBuffer) lines(substr string) []string {
 	}
 	return out
 }
+
+// streamed is a response read as its first 6 bytes, then the rest, with
+// the time each part took to arrive.
+type streamed struct {
+	code         int
+	head, rest   string
+	first, total time.Duration
+}
+
+// getStream GETs url (the apps' /stream/gen: "first\n", a second's sleep,
+// "second\n") and times its two parts.
+func getStream(t *testing.T, url string) streamed {
+	t.Helper()
+	start := time.Now()
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(resp.Body, buf); err != nil {
+		t.Fatal(err)
+	}
+	s := streamed{code: resp.StatusCode, head: string(buf), first: time.Since(start)}
+	rest, _ := io.ReadAll(resp.Body)
+	s.rest, s.total = string(rest), time.Since(start)
+	return s
+}

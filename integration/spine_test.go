@@ -136,26 +136,15 @@ func TestDownloadHundredMiBBoundedMemory(t *testing.T) {
 
 func TestStreamFirstByteBeforeSleepEnds(t *testing.T) {
 	_, n, _ := spine(t, 1, 2)
-	start := time.Now()
-	resp, err := client.Get(n.url + "/stream/gen")
-	if err != nil {
-		t.Fatal(err)
+	s := getStream(t, n.url+"/stream/gen")
+	if s.head != "first\n" || s.rest != "second\n" {
+		t.Fatalf("stream body %q %q", s.head, s.rest)
 	}
-	defer resp.Body.Close()
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(resp.Body, buf); err != nil {
-		t.Fatal(err)
+	if s.first > 700*time.Millisecond {
+		t.Fatalf("first block arrived after %v: the response was buffered", s.first)
 	}
-	first := time.Since(start)
-	rest, _ := io.ReadAll(resp.Body)
-	if string(buf) != "first\n" || string(rest) != "second\n" {
-		t.Fatalf("stream body %q %q", buf, rest)
-	}
-	if first > 700*time.Millisecond {
-		t.Fatalf("first block arrived after %v: the response was buffered", first)
-	}
-	if total := time.Since(start); total < time.Second {
-		t.Fatalf("whole response in %v: the app's sleep did not happen", total)
+	if s.total < time.Second {
+		t.Fatalf("whole response in %v: the app's sleep did not happen", s.total)
 	}
 }
 
