@@ -62,6 +62,20 @@ type FinalWriter interface {
 	WriteFinal(p []byte) (int, error)
 }
 
+// Ender is implemented by the bridge's ResponseWriter. EndWith ends the
+// request at once, before its handler returns: p is the rest of FCGI_STDOUT,
+// sent with the closing records in one write. It does so only when it need
+// not wait (the web server has sent all of STDIN, nothing is held and p is
+// at most MaxEndWith bytes) and reports false, having sent nothing,
+// otherwise. After it, the handler's writes fail and its EndStatus is unused.
+type Ender interface {
+	EndWith(p []byte) (bool, error)
+}
+
+// MaxEndWith is the most STDOUT that EndWith sends: a response that fits
+// the socket's buffer, so that the write does not wait on the web server.
+const MaxEndWith = 64 << 10
+
 // EndStatus is what goes into FCGI_END_REQUEST.
 type EndStatus struct {
 	AppStatus      uint32

@@ -378,7 +378,7 @@ func (c *conn) cleanup() {
 		if r.stdin != nil {
 			r.stdin.abort()
 		}
-		if !r.ended && !r.paramsDone {
+		if !r.ended && !r.started {
 			r.ended = true
 			c.inProgress--
 			c.srv.active.Add(-1)

@@ -204,7 +204,8 @@ func TestAbortRunning(t *testing.T) {
 			return echoHandler()(w, r)
 		}
 		close(started)
-		_, rerr := r.Stdin.Read(make([]byte, 10)) // blocks: no STDIN yet
+		io.ReadFull(r.Stdin, make([]byte, 2))
+		_, rerr := r.Stdin.Read(make([]byte, 10)) // blocks: no more STDIN yet
 		<-r.Context().Done()
 		_, werr := w.Write([]byte("late"))
 		res <- seen{rerr, werr, r.Context().Err()}
@@ -213,6 +214,7 @@ func TestAbortRunning(t *testing.T) {
 	client, _ := serveConn(t, s)
 	in := beginRec(1, RoleResponder, true)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
+	in = append(in, rec(typeStdin, 1, []byte("ab"), 0)...) // the handler starts here
 	client.Write(in)
 	<-started
 	client.Write(rec(typeAbortRequest, 1, nil, 0))
@@ -270,7 +272,8 @@ func TestLostConnectionCancels(t *testing.T) {
 		return EndStatus{}
 	}))
 	client, done := serveConn(t, s)
-	client.Write(append(beginRec(1, RoleResponder, true), rec(typeParams, 1, nil, 0)...))
+	in := append(beginRec(1, RoleResponder, true), rec(typeParams, 1, nil, 0)...)
+	client.Write(append(in, rec(typeStdin, 1, []byte("x"), 0)...)) // starts the handler
 	<-started
 	client.Close()
 	if err := <-res; !errors.Is(err, ErrAborted) {
@@ -511,7 +514,7 @@ func TestBeginForActiveIDIgnored(t *testing.T) {
 		return EndStatus{AppStatus: 1}
 	}))
 	client, _ := serveConn(t, s)
-	client.Write(append(beginRec(1, RoleResponder, true), rec(typeParams, 1, nil, 0)...))
+	client.Write(requestBytes(1, true, nil, nil))
 	client.Write(beginRec(1, RoleResponder, true))
 	time.Sleep(20 * time.Millisecond)
 	close(release)

@@ -103,7 +103,7 @@ func (c *conn) abort(id uint16) bool {
 		return true
 	}
 	r.stdinDone = true // the web server sends nothing more for it
-	if r.paramsDone {
+	if r.started {
 		r.aborted.Store(true)
 		c.mu.Unlock()
 		r.cancel()
@@ -140,8 +140,10 @@ func (c *conn) params(id uint16, content []byte) {
 	r.raw.Write(content)
 }
 
-// start decodes the params once, into substrings of one string, and runs
-// the handler without waiting for STDIN.
+// start decodes the params once, into substrings of one string. An
+// authorizer's handler runs now; a responder's at its first STDIN record,
+// so that a request without a body starts complete (as net/http/fcgi's):
+// its handler never waits for the reader to see the end of STDIN.
 func (c *conn) start(r *request) {
 	ps, err := decodePairs(r.raw.String(), make([]Param, 0, r.scan.count))
 	r.raw = strings.Builder{}
@@ -153,7 +155,10 @@ func (c *conn) start(r *request) {
 	r.paramsDone = true
 	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
 	r.Stdin = r.stdin
-	c.runRequest(r)
+	if r.Role != RoleResponder {
+		r.started = true
+		c.runRequest(r)
+	}
 }
 
 func (c *conn) stdinRecord(id uint16, content []byte) {
@@ -180,10 +185,14 @@ func (c *conn) stdinRecord(id uint16, content []byte) {
 		r.stdinDone = true
 		c.mu.Unlock()
 		r.stdin.finish()
-		return
+	} else {
+		c.mu.Unlock()
+		r.stdin.write(content) // never waits: spools when the handler is behind
 	}
-	c.mu.Unlock()
-	r.stdin.write(content) // never waits: spools when the handler is behind
+	if !r.started {
+		r.started = true
+		c.runRequest(r)
+	}
 }
 
 // reject answers a request whose PARAMS are unacceptable with a 400.

@@ -24,6 +24,7 @@ type request struct {
 	scan           pairScanner
 	raw            strings.Builder // PARAMS content until the empty record
 	paramsDone     bool
+	started        bool // the handler was started
 	paramsDeadline time.Time
 	stdin          *stdinPipe
 
@@ -72,6 +73,25 @@ func (r *request) WriteFinal(p []byte) (int, error) {
 	}
 	r.final = append(r.final, p...)
 	return len(p), nil
+}
+
+// EndWith implements Ender.
+func (r *request) EndWith(p []byte) (bool, error) {
+	if err := r.writable(); err != nil {
+		return false, err
+	}
+	if len(p) > MaxEndWith || len(r.final) > 0 || r.wroteOut.Load() {
+		return false, nil
+	}
+	if r.Role == RoleResponder {
+		select {
+		case <-r.stdin.ended:
+		default:
+			return false, nil
+		}
+	}
+	r.wroteOut.Store(true)
+	return true, r.c.end(r, p, EndStatus{})
 }
 
 // ready waits until STDOUT may be written and marks the output started.

@@ -35,12 +35,22 @@ func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	iov := w.recordsLocked(w.iov[:0], typ, id, p)
+	w.iov = iov[:0]
+	if err := w.flushLocked(iov); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// recordsLocked appends p to iov as records of typ, with their headers in
+// w.hdrs.
+func (w *connWriter) recordsLocked(iov [][]byte, typ uint8, id uint16, p []byte) [][]byte {
 	nrec := (len(p) + maxContent - 1) / maxContent
 	if cap(w.hdrs) < nrec*headerLen {
 		w.hdrs = make([]byte, nrec*headerLen)
 	}
 	hdrs := w.hdrs[:nrec*headerLen]
-	iov := w.iov[:0]
 	for i, rest := 0, p; len(rest) > 0; i++ {
 		chunk := rest[:min(len(rest), maxContent)]
 		rest = rest[len(chunk):]
@@ -51,11 +61,7 @@ func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
 			iov = append(iov, zeroPad[:pad])
 		}
 	}
-	w.iov = iov[:0]
-	if err := w.flushLocked(iov); err != nil {
-		return 0, err
-	}
-	return len(p), nil
+	return iov
 }
 
 // writeEnd closes a request in one write: an optional last STDOUT body,
@@ -68,24 +74,15 @@ func (w *connWriter) writeEnd(id uint16, body []byte, stderr bool, st EndStatus)
 		return w.err
 	}
 	b := w.end[:]
-	n, pad := 0, 0
-	if len(body) > 0 {
-		pad = putHeader(b, typeStdout, id, len(body))
-		n += headerLen
-	}
-	tail := n
-	putHeader(b[n:], typeStdout, id, 0)
-	n += headerLen
+	putHeader(b, typeStdout, id, 0)
+	n := headerLen
 	if stderr {
 		putHeader(b[n:], typeStderr, id, 0)
 		n += headerLen
 	}
 	n += putEndRequest(b[n:], id, st)
-	iov := w.iov[:0]
-	if len(body) > 0 {
-		iov = append(iov, b[:tail], body, zeroPad[:pad])
-	}
-	iov = append(iov, b[tail:n])
+	iov := w.recordsLocked(w.iov[:0], typeStdout, id, body)
+	iov = append(iov, b[:n])
 	w.iov = iov[:0]
 	return w.flushLocked(iov)
 }

@@ -104,10 +104,18 @@ func (ps *pools) get(rt *groups.Route) (*pool.Pool, error) {
 
 func (ps *pools) getKey(k poolKey) (*pool.Pool, error) {
 	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	if p := ps.m[k]; p != nil {
+	p := ps.m[k]
+	ps.mu.Unlock()
+	if p != nil {
 		return p, nil
 	}
+	return ps.create(k)
+}
+
+// create starts the pool of k on its first request. Its spec (user and
+// group look-ups, the search for python) is derived without the lock that
+// every request takes.
+func (ps *pools) create(k poolKey) (*pool.Pool, error) {
 	d := ps.daemon(k.group)
 	if d == nil {
 		return nil, fmt.Errorf("process group %q is not defined", k.group)
@@ -115,6 +123,11 @@ func (ps *pools) getKey(k poolKey) (*pool.Pool, error) {
 	s, err := ps.spec(d, k.app)
 	if err != nil {
 		return nil, err
+	}
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if p := ps.m[k]; p != nil { // another request made it meanwhile
+		return p, nil
 	}
 	p := pool.New(s, nil)
 	ps.m[k], ps.specs[k] = p, s
@@ -213,6 +226,7 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		Name:              label + "|" + app,
 		Worker:            wc,
 		Processes:         d.Processes,
+		Ahead:             aheadForExperiment(),
 		MaximumRequests:   d.MaximumRequests,
 		QueueTimeout:      d.QueueTimeout,
 		Backlog:           d.ListenBacklog,
@@ -364,3 +378,5 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
 }
+
+func aheadForExperiment() int { n, _ := strconv.Atoi(os.Getenv("WSGIFCGI_AHEAD")); return n }

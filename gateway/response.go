@@ -43,6 +43,18 @@ func (s *sink) WriteFinal(p []byte) error {
 	return s.final(s.withHeader(p))
 }
 
+// WriteWhole implements pyworker.WholeWriter: the header block and the
+// body go out with the end of the request in one write, from the goroutine
+// that reads the worker.
+func (s *sink) WriteWhole(_ int, block, body []byte) (bool, error) {
+	e, ok := s.w.(bridge.Ender)
+	if !ok || len(block)+len(body) > bridge.MaxEndWith {
+		return false, nil
+	}
+	s.buf = append(append(s.buf[:0], block...), body...)
+	return e.EndWith(s.buf)
+}
+
 func (s *sink) final(p []byte) error {
 	if f, ok := s.w.(bridge.FinalWriter); ok {
 		_, err := f.WriteFinal(p)

@@ -40,6 +40,9 @@ const (
 	tLog     = 20 // flags: level; payload: text
 	tEnd     = 21 // flags: outcome
 	tPing    = 22 // heartbeat: the interpreter still runs Python code
+	// tResponse is a whole response in one frame, with its outcome in the
+	// flags: u32 length of the HEADERS payload, that payload, the body.
+	tResponse = 23
 )
 
 const (
@@ -77,6 +80,9 @@ const (
 	// a write and a wake-up per 64 KiB). Capped by /proc/sys/fs/pipe-max-size.
 	pipeSize = 1 << 20
 	maxFrame = 64 << 20 // larger frames mean a broken worker
+	// readBuffer holds the answers a worker wrote at once: one read
+	// takes them all.
+	readBuffer = 256 << 10
 )
 
 func putHeader(b []byte, typ, flags uint8, id uint32, n int) {

@@ -28,6 +28,16 @@ type FinalWriter interface {
 	WriteFinal(p []byte) error
 }
 
+// WholeWriter is a Sink that can take a whole response at once (headers,
+// body and the end of the request) from the goroutine that reads the
+// worker, so that a short response reaches the web server without a hand-off
+// to the goroutine running Serve. It must not wait: it reports false, having
+// sent nothing, when it cannot take the response now, which then goes
+// through WriteHeader and Write as usual.
+type WholeWriter interface {
+	WriteWhole(status int, block, body []byte) (bool, error)
+}
+
 // Call is one request for a worker.
 type Call struct {
 	Environ *Environ  // all string keys of the WSGI environ (CGI vars, mod_wsgi.*, wsgi.url_scheme)

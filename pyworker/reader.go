@@ -61,6 +61,10 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			}
 		case tLog:
 			w.logFrame(h, data)
+		case tResponse:
+			if s := w.stream(h.id, true); s != nil {
+				w.whole(s, h.flags, data)
+			}
 		case tHeaders, tData, tEnd:
 			s := w.stream(h.id, h.typ == tEnd)
 			if s != nil && h.typ == tEnd && s.freed != nil {
@@ -74,6 +78,39 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			w.putBuf(buf)
 		}
 	}
+}
+
+// whole handles a response that came in one frame (s is already
+// forgotten). A complete response goes to the Sink from here when it takes
+// it; otherwise, and for any other outcome, it is queued for Serve as the
+// HEADERS, DATA and END frames it stands for.
+func (w *Worker) whole(s *stream, outcome uint8, p []byte) {
+	if s.freed != nil {
+		s.freed()
+	}
+	if len(p) < 4 || int(binary.BigEndian.Uint32(p)) > len(p)-4 {
+		w.log.Error().Msg("malformed RESPONSE frame from worker")
+		s.push(event{typ: tEnd, flags: outAppError})
+		return
+	}
+	hn := 4 + int(binary.BigEndian.Uint32(p))
+	head, body := p[4:hn], p[hn:]
+	if s.whole != nil && outcome == outOK && !s.aborting.Load() {
+		if code, block, err := cgiHeaders(head); err == nil {
+			s.over.Store(true)
+			ok, err := s.whole.WriteWhole(code, block, body)
+			if ok {
+				s.push(event{typ: tResponse, status: code, n: int64(len(body)), err: err})
+				return
+			}
+			s.over.Store(false)
+		}
+	}
+	s.push(event{typ: tHeaders, data: head})
+	if len(body) > 0 {
+		s.push(event{typ: tData, data: body})
+	}
+	s.push(event{typ: tEnd, flags: outcome})
 }
 
 // stream finds a request by id; with remove it also forgets it (END).

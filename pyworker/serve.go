@@ -88,6 +88,7 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 	)
 	abort := func(err error) {
 		failure = err
+		s.aborting.Store(true)
 		_ = w.sendCtl(tAbort, s.id, 0, false)
 		deadline = time.After(w.cfg.AbortWait)
 	}
@@ -98,7 +99,9 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 			case <-s.wake:
 			case <-gone:
 				gone = nil
-				abort(fmt.Errorf("%w: %v", ErrAborted, context.Cause(ctx)))
+				if !s.over.Load() { // not the end of a whole response
+					abort(fmt.Errorf("%w: %v", ErrAborted, context.Cause(ctx)))
+				}
 			case <-deadline:
 				c.Log.Warn().Int("pid", w.pid).Msg("application did not stop after the client went away")
 				return res, failure
@@ -149,6 +152,12 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 				return res, failure
 			}
 			return res, w.outcome(ev.flags)
+		case tResponse: // the reader passed it to the Sink whole
+			res.Status, res.HeadersSent, res.BytesOut = ev.status, true, ev.n
+			if ev.err != nil {
+				return res, fmt.Errorf("%w: %w", ErrAborted, ev.err)
+			}
+			return res, failure
 		}
 	}
 }

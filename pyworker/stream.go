@@ -2,6 +2,7 @@ package pyworker
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/rs/zerolog"
 )
@@ -11,6 +12,11 @@ type event struct {
 	typ, flags uint8
 	data       []byte
 	buf        *[]byte // pooled storage of data, returned after use
+
+	// tResponse: the reader passed a whole response to the Sink.
+	status int
+	n      int64
+	err    error
 }
 
 // stream is the Go side of one request. The reader goroutine only appends to
@@ -19,7 +25,14 @@ type event struct {
 type stream struct {
 	id    uint32
 	log   zerolog.Logger
-	freed func() // Call.Freed
+	freed func()      // Call.Freed
+	whole WholeWriter // Call.Out, when it can take whole responses
+
+	// over: the reader is passing the whole response to the Sink, which
+	// ends the request (and cancels its context): not an abort.
+	over atomic.Bool
+	// aborting: Serve told the worker to stop; the reader sends nothing on.
+	aborting atomic.Bool
 
 	mu        sync.Mutex
 	queue     []event
@@ -32,8 +45,9 @@ type stream struct {
 }
 
 func newStream(id uint32, c *Call) *stream {
+	ww, _ := c.Out.(WholeWriter)
 	return &stream{
-		id: id, log: c.Log, freed: c.Freed, credit: bodyWindow,
+		id: id, log: c.Log, freed: c.Freed, whole: ww, credit: bodyWindow,
 		wake: make(chan struct{}, 1), creditUp: make(chan struct{}, 1),
 		finished: make(chan struct{}),
 	}

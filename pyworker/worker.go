@@ -29,10 +29,13 @@ type Worker struct {
 	pid     int
 	version string
 
-	wmu    sync.Mutex // one frame per write toward the worker
-	toPy   *os.File
-	fromPy *os.File
-	bufs   sync.Pool // *[]byte of maxData for DATA payloads
+	wmu     sync.Mutex // guards the queue of frames toward the worker
+	queued  []byte     // frames waiting for the writer
+	spare   []byte     // the writer's last buffer, for reuse
+	writing bool       // a sender is writing: others only queue
+	toPy    *os.File
+	fromPy  *os.File
+	bufs    sync.Pool // *[]byte of maxData for DATA payloads
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
@@ -137,7 +140,7 @@ func Start(cfg Config) (*Worker, error) {
 		close(w.stderrDone)
 	}()
 	go w.wait()
-	go w.readLoop(bufio.NewReaderSize(fromPyR, 64<<10))
+	go w.readLoop(bufio.NewReaderSize(fromPyR, readBuffer))
 	_ = w.send(cfgFrame) // a worker that died shows below
 
 	t := time.NewTimer(cfg.StartTimeout)
@@ -195,14 +198,41 @@ func (w *Worker) lose() {
 	})
 }
 
-// send writes one complete frame.
+// send passes one complete frame to the worker. Whoever finds no write
+// under way writes, and goes on writing what others queued meanwhile: the
+// requests of many connections reach the worker in few system calls. An
+// error is reported to the sender that wrote; a frame only queued is lost
+// with the worker, which every request waiting on it sees.
 func (w *Worker) send(frame []byte) error {
 	w.wmu.Lock()
-	defer w.wmu.Unlock()
-	if _, err := w.toPy.Write(frame); err != nil {
-		return fmt.Errorf("pyworker: write to pid %d: %w", w.pid, err)
+	if w.writing {
+		w.queued = append(w.queued, frame...)
+		w.wmu.Unlock()
+		return nil
 	}
-	return nil
+	w.writing = true
+	w.wmu.Unlock()
+	out := frame
+	for {
+		if _, err := w.toPy.Write(out); err != nil {
+			w.wmu.Lock()
+			w.writing, w.queued = false, w.queued[:0]
+			w.wmu.Unlock()
+			return fmt.Errorf("pyworker: write to pid %d: %w", w.pid, err)
+		}
+		w.wmu.Lock()
+		if &out[0] != &frame[0] {
+			w.spare = out[:0]
+		}
+		if len(w.queued) == 0 {
+			w.writing = false
+			w.wmu.Unlock()
+			return nil
+		}
+		out, w.queued = w.queued, w.spare
+		w.spare = nil
+		w.wmu.Unlock()
+	}
 }
 
 // sendCtl sends a frame without payload or with a u32 payload.

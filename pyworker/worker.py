@@ -7,6 +7,7 @@ big endian) then the payload. Each side writes a frame in one system call
 under a lock, so frames of concurrent requests never interleave.
 """
 
+import collections
 import hashlib
 import json
 import os
@@ -38,6 +39,7 @@ T_WANT = 19      # u32: request body bytes the worker can take now
 T_LOG = 20       # flags: level; payload: UTF-8 text
 T_END = 21       # flags: outcome
 T_PING = 22      # heartbeat: the interpreter can still run Python code
+T_RESPONSE = 23  # flags: outcome; u32 header length, HEADERS payload, body
 
 F_NOBODY = 1
 F_EOF = 1
@@ -69,24 +71,62 @@ class Aborted(OSError):
 
 
 class Channel:
-    """Frames to Go on fd 4: one writev per call under a lock."""
+    """Frames to Go on fd 4. Frames of concurrent requests never interleave:
+    a sender appends its frames to one queue, and whoever finds no write
+    under way writes everything queued, so several answers ready at once
+    cost one system call. A deferred send only queues: the reader flushes
+    before it waits for more requests (inline mode)."""
 
     def __init__(self, fd):
         self.fd = fd
         self.lock = threading.Lock()
+        self.out = []
+        self.writing = False
 
-    def send(self, parts):
+    def send(self, parts, defer=False):
+        with self.lock:
+            self.out += parts
+            if defer or self.writing:
+                return
+            self.writing = True
+        self._drain()
+
+    def flush(self):
+        with self.lock:
+            if self.writing or not self.out:
+                return
+            self.writing = True
+        self._drain()
+
+    def _drain(self):
+        lock = self.lock
+        try:
+            while True:
+                with lock:
+                    parts = self.out
+                    if not parts:
+                        self.writing = False
+                        return
+                    self.out = []
+                self._write(parts)
+        except BaseException:
+            with lock:
+                self.writing = False
+            raise
+
+    def _write(self, parts):
+        if len(parts) > 64:
+            parts = [b''.join(parts)]
         total = 0
         for p in parts:
             total += len(p)
-        with self.lock:
-            n = os.writev(self.fd, parts)
-            if n == total:
-                return
-            # A signal cut the write short: finish it byte-exact.
-            rest = memoryview(b''.join(parts))[n:]
-            while rest:
-                rest = rest[os.write(self.fd, rest):]
+        n = os.writev(self.fd, parts)
+        if n == total:
+            return
+        # A signal or a full pipe cut the write short: finish it byte-exact.
+        rest = memoryview(b''.join(parts))[n:]
+        while rest:
+            rest = rest[os.write(self.fd, rest):]
 
     def frame(self, typ, sid, payload=b'', flags=0):
         self.send([HDR.pack(typ, flags, sid, len(payload)), payload])
@@ -99,10 +139,13 @@ class FrameReader:
     """Frames from Go on fd 3, parsed out of an own buffer so that whether a
     whole frame is already buffered is known (inline mode polls with it)."""
 
-    def __init__(self, fd):
+    def __init__(self, fd, before_wait=None):
         self.fd = fd
         self.buf = b''
         self.pos = 0
+        # Called when no whole frame is buffered, before reading more: the
+        # answers deferred meanwhile go out before the reader may wait.
+        self.before_wait = before_wait
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
 
@@ -137,6 +180,8 @@ class FrameReader:
             want = HDR.size - have
             if have >= HDR.size:
                 want = HDR.size + U32.unpack_from(self.buf, self.pos + 8)[0] - have
+            if self.before_wait is not None:
+                self.before_wait()
             if not self._fill(want):
                 return None
 
@@ -423,10 +468,11 @@ def encode_headers(status, headers):
 class Response:
     """start_response, write() and the sending of one response."""
 
-    def __init__(self, req, chan, environ):
+    def __init__(self, req, chan, environ, defer):
         self.req = req
         self.chan = chan
         self.environ = environ
+        self.defer = defer        # the end may wait for the reader's flush
         # The web server sends no body for HEAD: the application still runs
         # to the end (generators, close()), but its bytes stay here.
         self.head_only = environ.get('REQUEST_METHOD') == 'HEAD'
@@ -435,7 +481,7 @@ class Response:
         self.sent = False         # HEADERS went out
         self.left = None          # Content-Length still to send
         self.dropped = 0
-        self.held = None          # frames kept to go out with END
+        self.held = None          # a whole response's body blocks, sent with its end
 
     def start_response(self, status, headers, exc_info=None):
         if exc_info is not None:
@@ -475,6 +521,9 @@ class Response:
         self._send(data)
 
     def _send(self, data):
+        if self.held is not None:
+            self.held.append(data)
+            return
         sid, n, off = self.req.sid, len(data), 0
         view = memoryview(data)
         while off < n:
@@ -486,10 +535,7 @@ class Response:
                 parts.append(HDR.pack(T_DATA, 0, sid, m))
                 parts.append(view[off:off + m])
                 off += m
-            if self.held is not None:
-                self.held.extend(parts)
-            else:
-                self.chan.send(parts)
+            self.chan.send(parts)
 
     def _head_parts(self):
         if self.sent:
@@ -502,9 +548,10 @@ class Response:
         """Sends the headers if no body block did. Returns the outcome."""
         if self.status is None:
             raise RuntimeError('response has not been started')
-        parts = self._head_parts()
-        if parts:
-            self._queue(parts)
+        if self.held is None:
+            parts = self._head_parts()
+            if parts:
+                self.chan.send(parts)
         if self.dropped:
             self.chan.log(self.req.sid, L_WARN,
                           'mod_wsgi (pid=%d): %d bytes beyond Content-Length dropped '
@@ -519,18 +566,17 @@ class Response:
             return OUT_TRUNCATED
         return OUT_OK
 
-    def _queue(self, parts):
-        if self.held is not None:
-            self.held.extend(parts)
-        else:
-            self.chan.send(parts)
-
     def end(self, outcome):
-        parts = self.held or []
-        self.held = None
-        parts.append(HDR.pack(T_END, outcome, self.req.sid, 0))
-        parts.append(b'')
-        self.chan.send(parts)
+        sid, held = self.req.sid, self.held
+        if held is None:
+            self.chan.send([HDR.pack(T_END, outcome, sid, 0)], self.defer)
+            return
+        # A whole response: headers, body and end in one frame.
+        self.held, self.sent = None, True
+        head, self.head = self.head, None
+        body = held[0] if len(held) == 1 else b''.join(held)
+        self.chan.send([HDR.pack(T_RESPONSE, outcome, sid, 4 + len(head) + len(body)),
+                        U32.pack(len(head)), head, body], self.defer)
 
 
 class NotFound(Exception):
@@ -626,7 +672,7 @@ class Worker:
         # while the application waits for body or credit, and polls for an
         # ABORT when the application writes.
         self.inline = threads == 1
-        self.pending = []        # inline: requests read while one runs
+        self.pending = collections.deque()  # inline: requests read while one runs
         self.eof = False
         if not self.inline:
             for i in range(threads):
@@ -638,7 +684,7 @@ class Worker:
         try:
             while True:
                 if self.inline and self.pending:
-                    self.run(self.pending.pop(0))
+                    self.run(self.pending.popleft())
                     continue
                 f = self.frames.read()
                 if f is None:
@@ -794,7 +840,7 @@ class Worker:
                      "WSGI application '%s'." % (os.getpid(), script, name))
             chan.frame(T_END, sid, flags=OUT_APP_ERROR)
             return
-        resp = Response(req, chan, environ)
+        resp = Response(req, chan, environ, self.inline)
         outcome = self.run_app(app, environ, resp, script)
         try:
             errors.flush()
@@ -983,8 +1029,8 @@ def setup_process(cfg):
 
 
 def main():
-    frames = FrameReader(3)
     chan = Channel(4)
+    frames = FrameReader(3, chan.flush)
     f = frames.read()
     if f is None or f[0] != T_CONFIG:
         raise SystemExit('wsgifcgi worker: expected a config frame, got %r'

@@ -34,9 +34,14 @@ var (
 
 // Spec is what a pool needs; the caller derives it from configuration.
 type Spec struct {
-	Name            string          // for logs: "process-group|application-group"
-	Worker          pyworker.Config // template for each process
-	Processes       int
+	Name      string          // for logs: "process-group|application-group"
+	Worker    pyworker.Config // template for each process
+	Processes int
+	// Ahead is how many requests a process may hold beyond its threads,
+	// waiting in its pipe, when every thread of the pool is busy: the
+	// worker then starts the next one without a round trip to the bridge,
+	// and reads and answers several at once. 0: as many as its threads.
+	Ahead           int
 	MaximumRequests int           // a process is replaced after this many requests (0: never)
 	QueueTimeout    time.Duration // a queued request gets ErrQueueTimeout after this (0: waits for its client)
 	Backlog         int           // requests that may wait for a thread (listen-backlog; 0: 100, mod_wsgi's default)
@@ -107,6 +112,9 @@ func New(spec Spec, start Start) *Pool {
 	}
 	if spec.Backlog <= 0 {
 		spec.Backlog = 100
+	}
+	if spec.Ahead <= 0 {
+		spec.Ahead = spec.Worker.Threads
 	}
 	if spec.ShutdownTimeout <= 0 {
 		spec.ShutdownTimeout = 5 * time.Second
@@ -249,7 +257,7 @@ func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 		return nil, ErrClosed
 	}
 	if pr := p.pickLocked(); pr != nil {
-		pr.inflight++
+		p.handLocked(pr)
 		if ev := p.spec.Events; ev != nil {
 			ev.QueueWait(0)
 		}
@@ -298,7 +306,7 @@ func (p *Pool) acquire(ctx context.Context) (*proc, error) {
 	select {
 	case pr := <-ch:
 		if pr != nil {
-			p.release0(pr)
+			p.free(pr)
 		}
 	default:
 	}
@@ -315,13 +323,21 @@ func (p *Pool) waitFailure() error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, p.failing)
 }
 
-// pickLocked returns the least busy process with a free thread.
+// pickLocked returns the least busy process with a free thread, or else
+// the least busy one with room ahead of its threads. Nothing is sent ahead
+// while a process is starting (it will have free threads) or when
+// queue-timeout is set: a request waiting in a worker's pipe can no longer
+// be taken back when its time in the queue is up.
 func (p *Pool) pickLocked() *proc {
+	limit := p.spec.Worker.Threads
+	if p.starting == 0 && p.spec.QueueTimeout <= 0 {
+		limit += p.spec.Ahead
+	}
 	var best *proc
 	for _, pr := range p.procs {
 		// The worker's own count also holds requests whose client left but
 		// whose application has not stopped yet.
-		if pr.retiring || max(pr.inflight, pr.w.InFlight()) >= p.spec.Worker.Threads {
+		if pr.retiring || max(pr.inflight, pr.w.InFlight()) >= limit {
 			continue
 		}
 		if best == nil || pr.inflight < best.inflight {
@@ -331,9 +347,18 @@ func (p *Pool) pickLocked() *proc {
 	return best
 }
 
+// handLocked gives pr one more request. maximum-requests counts here, so
+// that no request is sent ahead to a process that must not serve it.
+func (p *Pool) handLocked(pr *proc) {
+	pr.inflight++
+	pr.served++
+	if !pr.retiring && p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests {
+		p.retireLocked(pr, "maximum-requests")
+	}
+}
+
 // release ends a call: a non-empty retire replaces the worker for that
-// reason. Unless free did it already (freed), it counts the call toward
-// maximum-requests and returns the thread.
+// reason. Unless free did it already (freed), it returns the thread.
 func (p *Pool) release(pr *proc, retire string, freed bool) {
 	p.mu.Lock()
 	if retire != "" && !pr.retiring {
@@ -344,30 +369,13 @@ func (p *Pool) release(pr *proc, retire string, freed bool) {
 			p.stopLocked(pr)
 		}
 	} else {
-		p.countLocked(pr)
 		p.releaseLocked(pr)
 	}
 	p.mu.Unlock()
 }
 
-// free returns the thread of a call the worker has finished (its END came)
-// and counts the call toward maximum-requests.
+// free returns the thread of a call the worker has finished (its END came).
 func (p *Pool) free(pr *proc) {
-	p.mu.Lock()
-	p.countLocked(pr)
-	p.releaseLocked(pr)
-	p.mu.Unlock()
-}
-
-func (p *Pool) countLocked(pr *proc) {
-	pr.served++
-	if !pr.retiring && p.spec.MaximumRequests > 0 && pr.served >= p.spec.MaximumRequests {
-		p.retireLocked(pr, "maximum-requests")
-	}
-}
-
-// release0 returns a thread that served nothing.
-func (p *Pool) release0(pr *proc) {
 	p.mu.Lock()
 	p.releaseLocked(pr)
 	p.mu.Unlock()
@@ -390,7 +398,7 @@ func (p *Pool) dispatchLocked() {
 		}
 		el := p.waiters.Front()
 		p.waiters.Remove(el)
-		pr.inflight++
+		p.handLocked(pr)
 		el.Value.(chan *proc) <- pr
 	}
 }
