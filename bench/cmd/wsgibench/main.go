@@ -48,8 +48,8 @@ type options struct {
 }
 
 // quickDefaults are what -quick sets, unless given on the command line:
-// hello and the real apps for wsgifcgi, uWSGI and the floor, in under 3
-// minutes, into a file of its own.
+// hello and the real apps for wsgifcgi (and hello at 1×1 with its access
+// log), uWSGI and the floor, in under 3 minutes, into a file of its own.
 var quickDefaults = map[string]string{
 	"rounds": "3", "duration": "2s", "skip-mem": "true", "out": "bench/QUICK.md",
 	"only": "wsgifcgi,wsgifcgi-log,uwsgi,floor", "scenarios": "hello,flask,django",
@@ -86,7 +86,7 @@ func runMain() int {
 	flag.StringVar(&o.floor, "floor", "", "the design floor's directory (../shared/floor; \"\" = no floor row)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs and logs)")
 	flag.BoolVar(&o.skipMem, "skip-mem", false, "skip the memory measurements")
-	flag.BoolVar(&o.quick, "quick", false, "hello and real-app rows of wsgifcgi, uWSGI and the floor only, into bench/QUICK.md")
+	flag.BoolVar(&o.quick, "quick", false, "hello and real-app rows of wsgifcgi, uWSGI and the floor only, no memory, into bench/QUICK.md")
 	flag.Parse()
 	if o.quick {
 		set := map[string]bool{}
