@@ -34,7 +34,7 @@ fuzz:
 # this machine (installs them by apt-get; about 10 minutes) and writes
 # bench/RESULTS.md. Not part of make test.
 bench:
-	bench/run
+	bench/run $(if $(QUICK),-quick)
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -23,10 +24,11 @@ func (c capacity) String() string { return fmt.Sprintf("%d×%d", c.procs, c.thre
 // of the shared nginx; the others listen on their own port.
 type contender struct {
 	key, name string
-	python    bool   // runs the WSGI app (gets the capacity)
-	skip      string // a scenario it does not run
-	port      int    // the HTTP port wrk hits
-	nginx     string // server block body for nginx ("" = not behind nginx)
+	python    bool            // runs the WSGI app (gets the capacity)
+	skip      map[string]bool // scenarios it does not run
+	only11    bool            // runs at 1×1 only
+	port      int             // the HTTP port wrk hits
+	nginx     string          // server block body for nginx ("" = not behind nginx)
 	start     func(e *env, c capacity, ct *contender) error
 	procs     []*proc
 	err       error
@@ -34,16 +36,27 @@ type contender struct {
 
 func (ct *contender) url() string { return fmt.Sprintf("http://127.0.0.1:%d", ct.port) }
 
+func skips(keys ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, k := range keys {
+		m[k] = true
+	}
+	return m
+}
+
 // env is the run's temp dir and tools.
 type env struct {
-	dir    string // temp dir, readable by the workers' user
-	repo   string
-	bridge string // bin/wsgifcgi
-	self   string // this binary (for the Go FastCGI ceiling)
-	app    string // dir/app/hello.wsgi
-	user   string
-	group  string
-	nginx  *proc
+	dir      string // temp dir, readable by the workers' user
+	repo     string
+	bridge   string // bin/wsgifcgi
+	self     string // this binary (for the Go FastCGI ceiling)
+	app      string // dir/app/hello.wsgi or real.wsgi: the app of the running phase
+	floor    string // the design floor's binary ("" when not built: floorErr)
+	floorW   string // its worker.py
+	floorErr error
+	user     string
+	group    string
+	nginx    *proc
 }
 
 const fastcgiLocation = `
@@ -78,7 +91,17 @@ func newContenders(e *env) []*contender {
 			key: "wsgifcgi", name: "wsgifcgi (nginx FastCGI)", python: true,
 			nginx: fastcgiBlock("wsgifcgi"),
 			start: func(e *env, c capacity, ct *contender) error {
-				p, err := startBridge(e, "wsgifcgi", sock("wsgifcgi"), c)
+				p, err := startBridge(e, "wsgifcgi", sock("wsgifcgi"), c, false)
+				ct.procs = append(ct.procs, p)
+				return err
+			},
+		},
+		{
+			// The access log's cost: hello at 1×1 only, for its CPU per request.
+			key: "wsgifcgi-log", name: "wsgifcgi, access-log = true", python: true,
+			nginx: fastcgiBlock("wsgifcgi-log"), only11: true, skip: skips("1m", "upload", "flask", "django"),
+			start: func(e *env, c capacity, ct *contender) error {
+				p, err := startBridge(e, "wsgifcgi-log", sock("wsgifcgi-log"), c, true)
 				ct.procs = append(ct.procs, p)
 				return err
 			},
@@ -143,7 +166,8 @@ func newContenders(e *env) []*contender {
 				args := []string{"gunicorn", "--bind", "unix:" + s, "--workers", strconv.Itoa(c.procs),
 					"--worker-class", kind, "--threads", strconv.Itoa(c.threads),
 					"--chdir", filepath.Dir(e.app), "--user", e.user, "--group", e.group,
-					"--log-level", "warning", "--keep-alive", "5", "--backlog", "1024", "hello:application"}
+					"--log-level", "warning", "--keep-alive", "5", "--backlog", "1024",
+					strings.TrimSuffix(filepath.Base(e.app), ".wsgi") + ":application"}
 				p, err := start(e.dir, "gunicorn", nil, args...)
 				if err != nil {
 					return err
@@ -153,8 +177,15 @@ func newContenders(e *env) []*contender {
 			},
 		},
 		{
+			// ../shared/floor: wsgifcgi's design cut to the bone. One Python
+			// process whatever the capacity; its worker ignores request bodies.
+			key: "floor", name: "design floor (1 process at any capacity)",
+			nginx: fastcgiBlock("floor"), skip: skips("upload"),
+			start: startFloor,
+		},
+		{
 			key: "gofcgi", name: "ceiling: Go net/http/fcgi (nginx FastCGI)",
-			nginx: fastcgiBlock("gofcgi"),
+			nginx: fastcgiBlock("gofcgi"), skip: skips("flask", "django"),
 			start: func(e *env, c capacity, ct *contender) error {
 				s := sock("gofcgi")
 				os.Remove(s)
@@ -167,7 +198,7 @@ func newContenders(e *env) []*contender {
 			},
 		},
 		{
-			key: "nginx", name: "ceiling: nginx return 200", skip: "upload",
+			key: "nginx", name: "ceiling: nginx return 200", skip: skips("upload", "flask", "django"),
 			nginx: fmt.Sprintf(`
         location / { return 200 "Hello, World!"; }
         location = /1m { alias %s; }
@@ -177,34 +208,110 @@ func newContenders(e *env) []*contender {
 	}
 }
 
+// ids looks up user and group.
+func ids(user, group string) (uid, gid int, err error) {
+	u, err := osuser.Lookup(user)
+	if err != nil {
+		return 0, 0, err
+	}
+	g, err := osuser.LookupGroup(group)
+	if err != nil {
+		return 0, 0, err
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(g.Gid)
+	return uid, gid, nil
+}
+
 // chownTo gives path to user:group (no-op when they are empty).
 func chownTo(path, user, group string) error {
 	if user == "" {
 		return nil
 	}
-	u, err := osuser.Lookup(user)
+	uid, gid, err := ids(user, group)
 	if err != nil {
 		return err
 	}
-	g, err := osuser.LookupGroup(group)
-	if err != nil {
-		return err
-	}
-	uid, _ := strconv.Atoi(u.Uid)
-	gid, _ := strconv.Atoi(g.Gid)
 	return os.Chown(path, uid, gid)
 }
 
+// credential is user:group for a process (nil when they are empty).
+func credential(user, group string) (*syscall.Credential, error) {
+	if user == "" {
+		return nil, nil
+	}
+	uid, gid, err := ids(user, group)
+	if err != nil {
+		return nil, err
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}, nil
+}
+
+// buildFloor builds the design floor from its directory into dir (never
+// copying its code anywhere else) and puts its worker beside it, where the
+// workers' user can read it.
+func buildFloor(e *env, src string) error {
+	bin := filepath.Join(e.dir, "floor-bin")
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = src
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build in %s: %v\n%s", src, err, out)
+	}
+	w, err := os.ReadFile(filepath.Join(src, "worker.py"))
+	if err != nil {
+		return err
+	}
+	e.floorW = filepath.Join(e.dir, "floor-worker.py")
+	if err := os.WriteFile(e.floorW, w, 0o644); err != nil {
+		return err
+	}
+	e.floor = bin
+	return nil
+}
+
+// startFloor runs the design floor. It starts its worker as it is itself,
+// so as root the whole floor runs as the workers' user, with its socket in
+// a directory that user may write (as uWSGI's).
+func startFloor(e *env, c capacity, ct *contender) error {
+	if e.floor == "" {
+		return fmt.Errorf("not built: %v", e.floorErr)
+	}
+	run := filepath.Join(e.dir, "floor-run")
+	os.MkdirAll(run, 0o755)
+	if err := chownTo(run, e.user, e.group); err != nil {
+		return err
+	}
+	cred, err := credential(e.user, e.group)
+	if err != nil {
+		return err
+	}
+	s := filepath.Join(run, "floor.sock")
+	os.Remove(s)
+	p, err := startAs(e.dir, "floor", nil, cred, e.floor, "-socket", s, "-app", e.app,
+		"-worker", e.floorW, "-python", "/usr/bin/python3")
+	if err != nil {
+		return err
+	}
+	ct.procs = append(ct.procs, p)
+	return waitFor(p, 20*time.Second, "the floor's socket", dialOK("unix", s))
+}
+
 // bridgeConf is the wsgifcgi configuration: the app at / in [daemon.bench].
-func bridgeConf(e *env, sock string, c capacity) string {
+// The access log is written at level info to the bridge's log file.
+func bridgeConf(e *env, name, sock string, c capacity, accessLog bool) string {
+	level := "warn"
+	if accessLog {
+		level = "info"
+	}
 	return fmt.Sprintf(`[server]
 listen = [%q]
 socket-mode = "0666"
 socket-prefix = %q
 python-executable = "/usr/bin/python3"
-log-level = "warn"
+log-level = %[9]q
 log-format = "json"
-access-log = false
+access-log = %[10]t
 
 [embedded]
 processes = 1
@@ -223,15 +330,16 @@ url = "/"
 path = %[8]q
 process-group = "bench"
 application-group = "%%{GLOBAL}"
-`, "unix:"+sock, filepath.Join(e.dir, "wsgifcgi-run", "wsgi"), "", e.user, e.group, c.procs, c.threads, e.app)
+`, "unix:"+sock, filepath.Join(e.dir, name+"-run", "wsgi"), "", e.user, e.group, c.procs, c.threads, e.app,
+		level, accessLog)
 }
 
-func startBridge(e *env, name, sock string, c capacity) (*proc, error) {
+func startBridge(e *env, name, sock string, c capacity, accessLog bool) (*proc, error) {
 	conf := filepath.Join(e.dir, name+".toml")
-	if err := os.WriteFile(conf, []byte(bridgeConf(e, sock, c)), 0o644); err != nil {
+	if err := os.WriteFile(conf, []byte(bridgeConf(e, name, sock, c, accessLog)), 0o644); err != nil {
 		return nil, err
 	}
-	os.MkdirAll(filepath.Join(e.dir, "wsgifcgi-run"), 0o755)
+	os.MkdirAll(filepath.Join(e.dir, name+"-run"), 0o755)
 	os.Remove(sock)
 	p, err := start(e.dir, name, nil, e.bridge, "serve", "-c", conf)
 	if err != nil {
@@ -308,8 +416,8 @@ func startNginx(e *env, name string, cts []*contender) (*proc, error) {
 		case "gunicorn":
 			fmt.Fprintf(&ups, "    upstream gunicorn { server unix:%s; keepalive 32; }\n", filepath.Join(e.dir, "gunicorn.sock"))
 		case "nginx":
-		case "uwsgi":
-			fmt.Fprintf(&ups, "    upstream uwsgi { server unix:%s; keepalive 32; }\n", filepath.Join(e.dir, "uwsgi-run", "uwsgi.sock"))
+		case "uwsgi", "floor":
+			fmt.Fprintf(&ups, "    upstream %[1]s { server unix:%[2]s; keepalive 32; }\n", ct.key, filepath.Join(e.dir, ct.key+"-run", ct.key+".sock"))
 		default:
 			fmt.Fprintf(&ups, "    upstream %s { server unix:%s; keepalive 32; }\n", ct.key, filepath.Join(e.dir, ct.key+".sock"))
 		}

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
@@ -33,14 +34,36 @@ func main() {
 
 type options struct {
 	repo, bridge, out string
+	floor             string // ../shared/floor
 	duration          time.Duration
 	rounds            int
 	conns             []int
 	memConns          int
 	bigSize           int64
-	only              map[string]bool
+	only              map[string]bool // contenders ("" = all)
+	scenarios         map[string]bool // scenarios (nil = all)
 	keep              bool
 	skipMem           bool
+	quick             bool
+}
+
+// quickDefaults are what -quick sets, unless given on the command line:
+// hello and the real apps for wsgifcgi (and hello at 1×1 with its access
+// log), uWSGI and the floor, in under 3 minutes, into a file of its own.
+var quickDefaults = map[string]string{
+	"rounds": "3", "duration": "2s", "skip-mem": "true", "out": "bench/QUICK.md",
+	"only": "wsgifcgi,wsgifcgi-log,uwsgi,floor", "scenarios": "hello,flask,django",
+}
+
+func keySet(list string) map[string]bool {
+	if list == "" {
+		return nil
+	}
+	m := map[string]bool{}
+	for _, k := range strings.Split(list, ",") {
+		m[strings.TrimSpace(k)] = true
+	}
+	return m
 }
 
 // results[capacity][contender][scenario] = samples
@@ -48,7 +71,7 @@ type results map[string]map[string]map[string][]sample
 
 func runMain() int {
 	var o options
-	var conns, only string
+	var conns, only, scs string
 	var bigMiB int64
 	flag.StringVar(&o.repo, "repo", ".", "the wsgifcgi checkout")
 	flag.StringVar(&o.bridge, "bin", "bin/wsgifcgi", "the wsgifcgi binary")
@@ -58,10 +81,22 @@ func runMain() int {
 	flag.StringVar(&conns, "conns", "16,32", "wrk connections for the 1×1 and 2×4 capacities")
 	flag.IntVar(&o.memConns, "mem-conns", 10000, "idle FastCGI connections for the memory test")
 	flag.Int64Var(&bigMiB, "big-mib", 1024, "size of the big upload/download in MiB")
-	flag.StringVar(&only, "only", "", "comma-separated contenders to run (wsgifcgi,uwsgi,modwsgi,gunicorn,gofcgi,nginx)")
+	flag.StringVar(&only, "only", "", "comma-separated contenders to run (wsgifcgi,wsgifcgi-log,uwsgi,modwsgi,gunicorn,floor,gofcgi,nginx)")
+	flag.StringVar(&scs, "scenarios", "", "comma-separated scenarios to run (hello,1m,upload,flask,django)")
+	flag.StringVar(&o.floor, "floor", "", "the design floor's directory (../shared/floor; \"\" = no floor row)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temp dir (configs and logs)")
 	flag.BoolVar(&o.skipMem, "skip-mem", false, "skip the memory measurements")
+	flag.BoolVar(&o.quick, "quick", false, "hello and real-app rows of wsgifcgi, uWSGI and the floor only, no memory, into bench/QUICK.md")
 	flag.Parse()
+	if o.quick {
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		for name, v := range quickDefaults {
+			if !set[name] {
+				flag.Set(name, v)
+			}
+		}
+	}
 	o.bigSize = bigMiB << 20
 	for _, s := range strings.Split(conns, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -74,12 +109,7 @@ func runMain() int {
 	for len(o.conns) < 2 {
 		o.conns = append(o.conns, o.conns[len(o.conns)-1])
 	}
-	if only != "" {
-		o.only = map[string]bool{}
-		for _, k := range strings.Split(only, ",") {
-			o.only[strings.TrimSpace(k)] = true
-		}
-	}
+	o.only, o.scenarios = keySet(only), keySet(scs)
 
 	e, err := setup(&o)
 	if err != nil {
@@ -114,12 +144,18 @@ func runMain() int {
 
 	rep := &report{opts: o, started: time.Now(), res: results{}, cpu: cpuRecords{}}
 	rep.collectInfo(e)
-	caps := []capacity{{procs: 1, threads: 1, conns: o.conns[0]}, {procs: 2, threads: 4, conns: o.conns[1]}}
-	for _, c := range caps {
+	// hello at 1×1 and 2×4, then the real apps at 2×4.
+	c11 := capacity{procs: 1, threads: 1, conns: o.conns[0]}
+	c24 := capacity{procs: 2, threads: 4, conns: o.conns[1]}
+	for _, run := range []struct {
+		c   capacity
+		app string
+	}{{c11, "hello"}, {c24, "hello"}, {c24, "real"}} {
 		if !isStopping() {
-			runCapacity(e, &o, c, rep)
+			runCapacity(e, &o, run.c, run.app, rep)
 		}
 	}
+	e.app = filepath.Join(e.dir, "app", "hello.wsgi")
 	if !o.skipMem && !isStopping() {
 		logf("memory: wsgifcgi 1×1, idle / %d idle connections / %d MiB up and down", o.memConns, o.bigSize>>20)
 		m := measureMemory(e, o.memConns, o.bigSize)
@@ -167,13 +203,15 @@ func setup(o *options) (*env, error) {
 	}
 	os.Chmod(dir, 0o755)
 	appDir := filepath.Join(dir, "app")
-	os.MkdirAll(appDir, 0o755)
-	src, err := os.ReadFile(filepath.Join(o.repo, "bench", "apps", "hello.wsgi"))
-	if err != nil {
+	if err := os.CopyFS(appDir, os.DirFS(filepath.Join(o.repo, "bench", "apps"))); err != nil {
 		return nil, err
 	}
-	for _, n := range []string{"hello.wsgi", "hello.py"} { // gunicorn imports hello.py
-		if err := os.WriteFile(filepath.Join(appDir, n), src, 0o644); err != nil {
+	for _, n := range apps { // gunicorn imports APP.py
+		src, err := os.ReadFile(filepath.Join(appDir, n+".wsgi"))
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(appDir, n+".py"), src, 0o644); err != nil {
 			return nil, err
 		}
 	}
@@ -188,21 +226,48 @@ func setup(o *options) (*env, error) {
 	if os.Geteuid() != 0 {
 		e.user, e.group = "", "" // ignored when not root
 	}
+	// The Django app's sqlite database, readable and writable by the workers.
+	mkdb := exec.Command("/usr/bin/python3", "djangoapp/mkdb.py")
+	mkdb.Dir = appDir
+	if out, err := mkdb.CombinedOutput(); err != nil {
+		logf("the Django database was not made (the Django rows will fail): %v\n%s", err, out)
+	} else if err := chownTo(filepath.Join(appDir, "djangoapp", "bench.sqlite3"), e.user, e.group); err != nil {
+		return nil, err
+	}
+	if o.floor != "" && (o.only == nil || o.only["floor"]) {
+		if e.floorErr = buildFloor(e, o.floor); e.floorErr != nil {
+			logf("the design floor was not built: %v", e.floorErr)
+		}
+	} else {
+		e.floorErr = fmt.Errorf("no -floor directory")
+	}
 	return e, nil
 }
 
-// runCapacity starts every contender at capacity c, runs the interleaved
-// rounds, and stops them.
-func runCapacity(e *env, o *options, c capacity, rep *report) {
-	logf("capacity %s (wrk -t 2 -c %d, %s per run, %d rounds)", c, c.conns, o.duration, o.rounds)
-	all := newContenders(e)
+// runCapacity starts every contender that runs a scenario of app at
+// capacity c, runs the interleaved rounds, and stops them.
+func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
+	var scs []scenario
+	for _, sc := range scenarios {
+		if sc.app == app && (o.scenarios == nil || o.scenarios[sc.key]) {
+			scs = append(scs, sc)
+		}
+	}
+	e.app = filepath.Join(e.dir, "app", app+".wsgi")
 	var cts []*contender
-	for _, ct := range all {
-		if o.only == nil || o.only[ct.key] {
+	for _, ct := range newContenders(e) {
+		if ct.skip == nil {
+			ct.skip = map[string]bool{}
+		}
+		if (o.only == nil || o.only[ct.key]) && (!ct.only11 || c.procs*c.threads == 1) && ct.runsAny(scs) {
 			ct.port = freePort()
 			cts = append(cts, ct)
 		}
 	}
+	if len(cts) == 0 {
+		return
+	}
+	logf("%s at %s (wrk -t 2 -c %d, %s per run, %d rounds)", app, c, c.conns, o.duration, o.rounds)
 	defer func() {
 		for i := len(cts) - 1; i >= 0; i-- {
 			for _, p := range cts[i].procs {
@@ -232,21 +297,20 @@ func runCapacity(e *env, o *options, c capacity, rep *report) {
 	}
 	var live []*contender
 	for _, ct := range cts {
+		rep.tried(c, app, ct)
 		if ct.err == nil {
-			if err := check(ct); err != nil {
-				ct.err = err
-				logf("  %s: %v", ct.key, err)
-			}
+			ct.err = check(ct, scs, c, rep)
 		}
 		if ct.err != nil {
+			logf("  %s: %v", ct.key, ct.err)
 			rep.failed(c, ct)
 			continue
 		}
 		live = append(live, ct)
 	}
 	for _, ct := range live { // warm up: imports, lazy worker starts, caches
-		for _, sc := range scenarios {
-			if sc.key == ct.skip {
+		for _, sc := range scs {
+			if !ct.runs(sc) {
 				continue
 			}
 			d := time.Second
@@ -259,9 +323,9 @@ func runCapacity(e *env, o *options, c capacity, rep *report) {
 		}
 	}
 	for r := 1; r <= o.rounds; r++ {
-		for _, sc := range scenarios {
+		for _, sc := range scs {
 			for _, ct := range live {
-				if sc.key == ct.skip {
+				if !ct.runs(sc) {
 					continue
 				}
 				before := measureCPU(ct, e.nginx)
@@ -281,29 +345,87 @@ func runCapacity(e *env, o *options, c capacity, rep *report) {
 				if n := s.errors(); n > 0 {
 					extra += fmt.Sprintf("  errors %d", n)
 				}
-				logf("  round %d %-7s %-9s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms%s", r, sc.key, ct.key, s.rps(), s.P50US/1000, s.P99US/1000, extra)
+				logf("  round %d %-7s %-12s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms%s", r, sc.key, ct.key, s.rps(), s.P50US/1000, s.P99US/1000, extra)
 			}
 		}
 	}
 }
 
-// check makes sure a contender serves the app before it is measured.
-func check(ct *contender) error {
+func (ct *contender) runs(sc scenario) bool { return !ct.skip[sc.key] }
+
+func (ct *contender) runsAny(scs []scenario) bool {
+	for _, sc := range scs {
+		if ct.runs(sc) {
+			return true
+		}
+	}
+	return false
+}
+
+// check makes sure a contender serves the app before it is measured: it
+// fails if the first scenario's answer is wrong; a later scenario with a
+// wrong answer is skipped for it, with a note.
+func check(ct *contender, scs []scenario, c capacity, rep *report) error {
+	first := true
+	for _, sc := range scs {
+		if !ct.runs(sc) {
+			continue
+		}
+		err := checkScenario(ct, sc, first)
+		if err != nil && first {
+			return err
+		}
+		if err != nil {
+			logf("  %s: %s skipped: %v", ct.key, sc.key, err)
+			rep.notes = append(rep.notes, fmt.Sprintf("%s at %s: %s was skipped, its answer was wrong: %v", ct.name, c, sc.name, err))
+			ct.skip[sc.key] = true
+		}
+		first = false
+	}
+	return nil
+}
+
+// checkScenario fetches sc's path once (for a while if wait, as the server
+// may still be starting) and checks the answer.
+func checkScenario(ct *contender, sc scenario, wait bool) error {
+	method, body := "GET", ""
+	if sc.key == "upload" {
+		method, body = "POST", strings.Repeat("u", 100<<10)
+	}
+	ok := func(code int, head string, n int64) bool {
+		if code != 200 {
+			return false
+		}
+		switch sc.key {
+		case "hello":
+			return head == "Hello, World!"
+		case "1m":
+			return n == 1<<20
+		case "upload":
+			return head == strconv.Itoa(len(body))
+		case "flask":
+			return strings.Count(head, `<tr class="row">`) == 20
+		case "django":
+			return strings.Count(head, `"name": "item `) == 20
+		}
+		return true
+	}
 	var code int
-	var body string
+	var head string
+	var n int64
 	var err error
 	for i := 0; i < 50; i++ {
-		code, body, err = getBody(ct.url() + "/")
-		if err == nil && code == 200 && body == "Hello, World!" {
+		code, head, n, err = fetch(method, ct.url()+sc.path, body)
+		if (err == nil && ok(code, head, n)) || !wait {
 			break
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if err != nil || code != 200 || body != "Hello, World!" {
-		return fmt.Errorf("GET / = %d %q %v%s", code, body, err, procTails(ct))
-	}
-	if code, body, err = getBody(ct.url() + "/1m"); err != nil || code != 200 {
-		return fmt.Errorf("GET /1m = %d %v%s", code, err, procTails(ct))
+	if err != nil || !ok(code, head, n) {
+		if len(head) > 300 {
+			head = head[:300] + "…"
+		}
+		return fmt.Errorf("%s %s = %d, %d bytes %q %v%s", method, sc.path, code, n, head, err, procTails(ct))
 	}
 	return nil
 }

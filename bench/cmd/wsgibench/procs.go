@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -49,6 +49,11 @@ func beginStopping() {
 // start runs argv in its own process group with stdout and stderr sent to
 // dir/name.log.
 func start(dir, name string, env []string, argv ...string) (*proc, error) {
+	return startAs(dir, name, env, nil, argv...)
+}
+
+// startAs is start with the process run as cred (nil: as the harness).
+func startAs(dir, name string, env []string, cred *syscall.Credential, argv ...string) (*proc, error) {
 	logPath := fmt.Sprintf("%s/%s.log", dir, name)
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -58,7 +63,7 @@ func start(dir, name string, env []string, argv ...string) (*proc, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
 	procsMu.Lock()
 	defer procsMu.Unlock()
 	if stopping {
@@ -172,24 +177,38 @@ var httpc = &http.Client{Timeout: 30 * time.Second}
 
 // getBody fetches url and returns its status and body.
 func getBody(url string) (int, string, error) {
-	resp, err := httpc.Get(url)
+	code, body, _, err := fetch("GET", url, "")
+	return code, body, err
+}
+
+// fetch makes one request and returns the status, the body's first 4 KiB
+// and its length.
+func fetch(method, url, body string) (code int, head string, n int64, err error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
+	}
+	resp, err := httpc.Do(req)
+	if err != nil {
+		return 0, "", 0, err
 	}
 	defer resp.Body.Close()
 	var sb strings.Builder
-	sc := bufio.NewReader(resp.Body)
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := sc.Read(buf)
-		if sb.Len() < 4096 {
-			sb.Write(buf[:n])
-		}
-		if err != nil {
-			break
-		}
+	n, err = io.Copy(&limitWriter{&sb, 4096}, resp.Body)
+	return resp.StatusCode, sb.String(), n, err
+}
+
+// limitWriter keeps the first n bytes written to it and discards the rest.
+type limitWriter struct {
+	sb *strings.Builder
+	n  int
+}
+
+func (w *limitWriter) Write(p []byte) (int, error) {
+	if k := min(len(p), w.n-w.sb.Len()); k > 0 {
+		w.sb.Write(p[:k])
 	}
-	return resp.StatusCode, sb.String(), nil
+	return len(p), nil
 }
 
 func freePort() int {

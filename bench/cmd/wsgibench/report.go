@@ -13,7 +13,8 @@ type report struct {
 	opts              options
 	started, finished time.Time
 	res               results
-	order             []string // contender keys in run order
+	order             []string            // contender keys in run order
+	rows              map[string][]string // capacity|app: contender keys tried, in order
 	names             map[string]string
 	machine           string
 	versions          [][2]string
@@ -41,6 +42,16 @@ func (r *report) seen(ct *contender) {
 		r.names[ct.key] = ct.name
 		r.order = append(r.order, ct.key)
 	}
+}
+
+// tried records that ct was started for app at capacity c (a row).
+func (r *report) tried(c capacity, app string, ct *contender) {
+	r.seen(ct)
+	if r.rows == nil {
+		r.rows = map[string][]string{}
+	}
+	k := c.String() + "|" + app
+	r.rows[k] = append(r.rows[k], ct.key)
 }
 
 func (r *report) add(c capacity, ct *contender, sc scenario, s sample) {
@@ -203,6 +214,10 @@ func (r *report) markdown() string {
 	w("# wsgifcgi benchmark results\n\n")
 	w("Made by `bench/run` on %s (the run took %.1f min). Regenerate with `bench/run`; ", r.started.Format("2006-01-02 15:04 MST"), r.finished.Sub(r.started).Minutes())
 	w("numbers from another machine or a busy one are not comparable with these.\n\n")
+	if o.quick {
+		w("A quick run (`make bench QUICK=1`, `bench/run -quick`): a few servers and scenarios, short runs, no memory. ")
+		w("`make bench` measures everything into bench/RESULTS.md.\n\n")
+	}
 	w("**Machine:** %s.\n\n", r.machine)
 	w("| software | version |\n|---|---|\n")
 	for _, v := range r.versions {
@@ -210,11 +225,17 @@ func (r *report) markdown() string {
 	}
 	w("\n**Method.** Every server runs on 127.0.0.1 with the same WSGI app (`bench/apps/hello.wsgi`, /usr/bin/python3) ")
 	w("and the same capacity: 1 process × 1 thread, then 2 processes × 4 threads; the workers run as `nobody`. ")
-	w("wsgifcgi (`[daemon.bench]`), uWSGI (`--fastcgi-socket`) and the Go `net/http/fcgi` ceiling sit behind one nginx ")
+	w("wsgifcgi (`[daemon.bench]`, `access-log = false`), uWSGI (`--fastcgi-socket`), the design floor and the Go `net/http/fcgi` ceiling sit behind one nginx ")
 	w("(2 workers, `fastcgi_pass` to a unix socket, upstream `keepalive 32`, `fastcgi_keep_conn on`, stock `fastcgi_params`); ")
 	w("gunicorn (sync worker at 1×1, gthread at 2×4) behind the same nginx with `proxy_pass` to a unix socket (upstream keep-alive); ")
 	w("Apache 2.4 event MPM + mod_wsgi daemon mode (`WSGIDaemonProcess processes/threads`) is hit directly; ")
-	w("the nginx ceiling answers `return 200` (and a static 1 MiB file). No access logs anywhere. ")
+	w("the nginx ceiling answers `return 200` (and a static 1 MiB file). No access logs anywhere, but in the row ")
+	w("\"wsgifcgi, access-log = true\" (hello at 1×1 only, for the log's CPU cost; the log goes to a file). ")
+	w("The design floor (`../shared/floor`, built from its directory) is wsgifcgi's design cut to the bone: a Go FastCGI responder ")
+	w("and one Python worker process over pipes. It runs one worker process with one thread whatever the capacity, and ")
+	w("its worker ignores request bodies, so it has no upload numbers. ")
+	w("The real applications (`bench/apps/real.wsgi`: a Flask view rendering a Jinja template of 20 rows, a Django view ")
+	w("with an ORM query of 20 rows on sqlite, JSON) run at 2×4 in a separate start of the same servers, so hello world pays nothing for them. ")
 	w("wrk -t 2 -c %d (1×1) / -c %d (2×4), %s per run, after a warm-up; the runs are interleaved ", o.conns[0], o.conns[1], o.duration)
 	w("(all servers for one scenario, then the next scenario, then the next round) for %d rounds, and each cell is the median of the rounds. ", o.rounds)
 	w("MiB/s counts payload (1 MiB per response, 10 MiB per upload). The load generator, nginx and the servers share the %d cores", runtime.NumCPU())
@@ -223,95 +244,13 @@ func (r *report) markdown() string {
 	}
 	w(".\n\n")
 
-	// Targets.
-	w("## Targets\n\n| target | measured | status |\n|---|---|---|\n")
-	for _, c := range []string{"1×1", "2×4"} {
-		wf, okW := r.value(c, "wsgifcgi", "hello")
-		uw, okU := r.value(c, "uwsgi", "hello")
-		mw, okM := r.value(c, "modwsgi", "hello")
-		x, ok := ratio(wf, uw, okW, okU)
-		w("| hello req/s ≥ 1.2× uWSGI-FastCGI at %s | %s (%.0f vs %.0f req/s) | %s |\n", c, fmtRatio(x, ok), wf, uw, status(x >= 1.2, ok))
-		x, ok = ratio(wf, mw, okW, okM)
-		w("| hello req/s ≥ 2× mod_wsgi at %s | %s (%.0f vs %.0f req/s) | %s |\n", c, fmtRatio(x, ok), wf, mw, status(x >= 2, ok))
-	}
-	for _, c := range []string{"1×1", "2×4"} {
-		wf, okW := r.value(c, "wsgifcgi", "1m")
-		uw, okU := r.value(c, "uwsgi", "1m")
-		x, ok := ratio(wf, uw, okW, okU)
-		w("| 1 MiB response MiB/s ≥ 1.0× uWSGI-FastCGI at %s | %s (%.0f vs %.0f MiB/s) | %s |\n", c, fmtRatio(x, ok), wf, uw, status(x >= 1.0, ok))
-	}
-	if m := r.mem; m != nil && m.err == "" {
-		w("| bridge RSS idle < 30 MiB | %s | %s |\n", mib(m.idleRSS), status(m.idleRSS < 30*1024, m.idleRSS > 0))
-		full := m.connsOpen == m.connsWanted && m.connsServed == m.connsWanted
-		note := ""
-		if !full {
-			note = fmt.Sprintf("; of %d, %d connected and %d were answered", m.connsWanted, m.connsOpen, m.connsServed)
-		}
-		d := m.connsRSS - m.idleRSS
-		w("| bridge RSS with %d idle keep-alive connections < idle + 20 MiB | +%s (%s)%s | %s |\n", m.connsWanted, mib(d), mib(m.connsRSS), note, status(d < 20*1024 && full, m.connsRSS > 0))
-		big := fmt.Sprintf("%d MiB", r.opts.bigSize>>20)
-		if r.opts.bigSize == 1<<30 {
-			big = "1 GiB"
-		}
-		for _, t := range []struct {
-			what        string
-			bridge, wrk int64
-			err         string
-		}{{big + " upload", m.upBridge, m.upWorker, m.upErr}, {big + " download", m.downBridge, m.downWorker, m.downErr}} {
-			suffix := ""
-			if t.err != "" {
-				suffix = " (failed: " + t.err + ")"
-			}
-			w("| bridge peak RSS during a %s < 64 MiB | %s%s | %s |\n", t.what, mib(t.bridge), suffix, status(t.bridge < 64*1024 && t.err == "", t.bridge > 0))
-			w("| worker peak RSS during a %s < 64 MiB | %s%s | %s |\n", t.what, mib(t.wrk), suffix, status(t.wrk < 64*1024 && t.err == "", t.wrk > 0))
-		}
-	} else {
-		w("| bridge RSS idle / 10k connections / 1 GiB up and down | not measured | not measured |\n")
-	}
+	r.targets(w)
 
-	// Throughput tables.
+	// Throughput tables: one per capacity and app.
 	for i, c := range []string{"1×1", "2×4"} {
-		if r.res[c] == nil {
-			continue
+		for _, app := range apps {
+			r.table(w, c, o.conns[i], app)
 		}
-		w("\n## %s capacity (wrk -c %d)\n\n", c, o.conns[i])
-		w("| server | hello req/s | × uWSGI | p50 ms | p99 ms | 1 MiB MiB/s | × uWSGI | 10 MiB upload MiB/s | × uWSGI | errors |\n")
-		w("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-		for _, key := range r.order {
-			cell := r.res[c][key]
-			if cell == nil {
-				w("| %s | not measured | | | | | | | | |\n", r.names[key])
-				continue
-			}
-			w("| %s", r.names[key])
-			var errs int64
-			for _, sk := range []string{"hello", "1m", "upload"} {
-				v, ok := r.value(c, key, sk)
-				u, okU := r.value(c, "uwsgi", sk)
-				x, okX := ratio(v, u, ok, okU)
-				if !ok {
-					w(" | n/a | n/a")
-				} else if sk == "hello" {
-					w(" | %.0f | %s", v, fmtRatio(x, okX))
-				} else {
-					w(" | %.1f | %s", v, fmtRatio(x, okX))
-				}
-				if sk == "hello" {
-					ss := cell[sk]
-					if len(ss) == 0 {
-						w(" | n/a | n/a")
-					} else {
-						w(" | %.2f | %.2f", med(ss, func(s sample) float64 { return s.P50US / 1000 }), med(ss, func(s sample) float64 { return s.P99US / 1000 }))
-					}
-				}
-				for _, s := range cell[sk] {
-					errs += s.errors()
-				}
-			}
-			w(" | %d |\n", errs)
-		}
-		w("\nerrors: socket errors, timeouts and non-2xx answers over all measured runs of the row. ")
-		w("Ratios are to uWSGI-FastCGI at the same capacity.\n")
 	}
 
 	if len(r.cpu) > 0 {
@@ -360,4 +299,163 @@ func (r *report) markdown() string {
 		}
 	}
 	return b.String()
+}
+
+// targets writes issue 11's targets, met or missed.
+func (r *report) targets(w func(string, ...any)) {
+	w("## Targets\n\n| target | measured | status |\n|---|---|---|\n")
+	// row writes one target; what it measured only when it was measured.
+	row := func(target string, ok, met bool, format string, args ...any) {
+		m := "n/a"
+		if ok {
+			m = fmt.Sprintf(format, args...)
+		}
+		w("| %s | %s | %s |\n", target, m, status(met, ok))
+	}
+	hello := func(c, key string) (float64, bool) { return r.value(c, key, "hello") }
+	for _, c := range []string{"1×1", "2×4"} {
+		wf, okW := hello(c, "wsgifcgi")
+		uw, okU := hello(c, "uwsgi")
+		x, ok := ratio(wf, uw, okW, okU)
+		stretch := "stretch missed"
+		if x >= 1.2 {
+			stretch = "stretch met"
+		}
+		row("hello req/s at "+c+" ≥ 1.0× uWSGI-FastCGI (stretch: 1.2×)", ok, x >= 1.0, "%s (%.0f vs %.0f req/s; %s)", fmtRatio(x, ok), wf, uw, stretch)
+	}
+	wf, okW := hello("1×1", "wsgifcgi")
+	fl, okF := hello("1×1", "floor")
+	x, ok := ratio(wf, fl, okW, okF)
+	row("hello req/s at 1×1 ≥ 0.8× the design floor", ok, x >= 0.8, "%s (%.0f vs %.0f req/s)", fmtRatio(x, ok), wf, fl)
+	cpu := func(c, key string) (float64, bool) { // bridge + worker, median over the rounds
+		ss := r.cpu[c+"|"+key]
+		return med(ss, func(s cpuSample) float64 { return s.main + s.children }), len(ss) > 0
+	}
+	for _, c := range []string{"1×1", "2×4"} {
+		wc, okW := cpu(c, "wsgifcgi")
+		fc, okF := cpu(c, "floor")
+		x, ok := ratio(wc, fc, okW, okF)
+		row("CPU per hello request at "+c+", bridge + worker, access log off ≤ 2× the floor's (its Go + Python processes)", ok, x <= 2,
+			"%s (%.0f vs %.0f µs)", fmtRatio(x, ok), wc, fc)
+	}
+	wc, okW := cpu("1×1", "wsgifcgi")
+	lc, okL := cpu("1×1", "wsgifcgi-log")
+	row("the access log on adds ≤ 5 µs CPU per hello request (1×1, bridge + worker)", okW && okL, lc-wc <= 5,
+		"%+.1f µs (%.1f vs %.1f µs)", lc-wc, lc, wc)
+	p99 := func(key string) (float64, bool) {
+		ss := r.res["1×1"][key]["hello"]
+		return med(ss, func(s sample) float64 { return s.P99US / 1000 }), len(ss) > 0
+	}
+	wp, okW := p99("wsgifcgi")
+	up, okU := p99("uwsgi")
+	row("hello p99 latency at 1×1 ≤ uWSGI's", okW && okU, wp <= up, "%.2f vs %.2f ms", wp, up)
+	for _, t := range []struct{ sk, what string }{{"1m", "1 MiB responses MiB/s"}, {"upload", "10 MiB uploads MiB/s"}} {
+		for _, c := range []string{"1×1", "2×4"} {
+			wf, okW := r.value(c, "wsgifcgi", t.sk)
+			uw, okU := r.value(c, "uwsgi", t.sk)
+			x, ok := ratio(wf, uw, okW, okU)
+			row(t.what+" at "+c+" ≥ 1.0× uWSGI-FastCGI", ok, x >= 1.0, "%s (%.1f vs %.1f MiB/s)", fmtRatio(x, ok), wf, uw)
+		}
+	}
+	for _, t := range []struct{ sk, what string }{{"flask", "Flask (Jinja template, 20 rows)"}, {"django", "Django (ORM on sqlite, 20 rows)"}} {
+		wf, okW := r.value("2×4", "wsgifcgi", t.sk)
+		uw, okU := r.value("2×4", "uwsgi", t.sk)
+		x, ok := ratio(wf, uw, okW, okU)
+		row(t.what+" req/s at 2×4 ≥ 1.0× uWSGI-FastCGI", ok, x >= 1.0, "%s (%.0f vs %.0f req/s)", fmtRatio(x, ok), wf, uw)
+	}
+	m := r.mem
+	if m == nil || m.err != "" {
+		w("| memory: bridge RSS idle < 30 MiB; 10k idle connections < +20 MiB; 1 GiB up/down < 64 MiB peak in bridge and worker | not measured | not measured |\n")
+		return
+	}
+	w("| bridge RSS idle < 30 MiB | %s | %s |\n", mib(m.idleRSS), status(m.idleRSS < 30*1024, m.idleRSS > 0))
+	full := m.connsOpen == m.connsWanted && m.connsServed == m.connsWanted
+	note := ""
+	if !full {
+		note = fmt.Sprintf("; of %d, %d connected and %d were answered", m.connsWanted, m.connsOpen, m.connsServed)
+	}
+	d := m.connsRSS - m.idleRSS
+	w("| bridge RSS with %d idle keep-alive connections < idle + 20 MiB | +%s (%s)%s | %s |\n", m.connsWanted, mib(d), mib(m.connsRSS), note, status(d < 20*1024 && full, m.connsRSS > 0))
+	big := fmt.Sprintf("%d MiB", r.opts.bigSize>>20)
+	if r.opts.bigSize == 1<<30 {
+		big = "1 GiB"
+	}
+	for _, t := range []struct {
+		what        string
+		bridge, wrk int64
+		err         string
+	}{{big + " upload", m.upBridge, m.upWorker, m.upErr}, {big + " download", m.downBridge, m.downWorker, m.downErr}} {
+		suffix := ""
+		if t.err != "" {
+			suffix = " (failed: " + t.err + ")"
+		}
+		w("| bridge peak RSS during a %s < 64 MiB | %s%s | %s |\n", t.what, mib(t.bridge), suffix, status(t.bridge < 64*1024 && t.err == "", t.bridge > 0))
+		w("| worker peak RSS during a %s < 64 MiB | %s%s | %s |\n", t.what, mib(t.wrk), suffix, status(t.wrk < 64*1024 && t.err == "", t.wrk > 0))
+	}
+}
+
+// table writes the results of app's scenarios at capacity c: a row per
+// contender started for them, a column group per scenario measured.
+func (r *report) table(w func(string, ...any), c string, conns int, app string) {
+	keys := r.rows[c+"|"+app]
+	var scs []scenario
+	for _, sc := range scenarios {
+		for _, key := range keys {
+			if sc.app == app && len(r.res[c][key][sc.key]) > 0 {
+				scs = append(scs, sc)
+				break
+			}
+		}
+	}
+	if len(keys) == 0 {
+		return
+	}
+	title := "hello world app"
+	if app == "real" {
+		title = "real applications"
+	}
+	w("\n## %s capacity, %s (wrk -c %d)\n\n| server", c, title, conns)
+	sep := "|---"
+	for _, sc := range scs {
+		if sc.body+sc.resp == 0 {
+			w(" | %s req/s | × uWSGI | p50 ms | p99 ms", sc.name)
+			sep += "|--:|--:|--:|--:"
+		} else {
+			w(" | %s MiB/s | × uWSGI", sc.name)
+			sep += "|--:|--:"
+		}
+	}
+	w(" | errors |\n%s|--:|\n", sep)
+	for _, key := range keys {
+		cell := r.res[c][key]
+		if cell == nil {
+			w("| %s | not measured |\n", r.names[key])
+			continue
+		}
+		w("| %s", r.names[key])
+		var errs int64
+		for _, sc := range scs {
+			ss := cell[sc.key]
+			v, ok := r.value(c, key, sc.key)
+			u, okU := r.value(c, "uwsgi", sc.key)
+			x, okX := ratio(v, u, ok, okU)
+			switch {
+			case sc.body+sc.resp > 0 && ok:
+				w(" | %.1f | %s", v, fmtRatio(x, okX))
+			case sc.body+sc.resp > 0:
+				w(" | n/a | n/a")
+			case ok:
+				w(" | %.0f | %s | %.2f | %.2f", v, fmtRatio(x, okX), med(ss, func(s sample) float64 { return s.P50US / 1000 }),
+					med(ss, func(s sample) float64 { return s.P99US / 1000 }))
+			default:
+				w(" | n/a | n/a | n/a | n/a")
+			}
+			for _, s := range ss {
+				errs += s.errors()
+			}
+		}
+		w(" | %d |\n", errs)
+	}
+	w("\nerrors: socket errors, timeouts and non-2xx answers over all measured runs of the row. ")
+	w("Ratios are to uWSGI-FastCGI at the same capacity.\n")
 }

@@ -241,7 +241,7 @@ func measureMemory(e *env, nconns int, bigSize int64) (m memResults) {
 	}()
 	sock := e.dir + "/mem.sock"
 	c := capacity{procs: 1, threads: 1}
-	bridge, err := startBridge(e, "mem-wsgifcgi", sock, c)
+	bridge, err := startBridge(e, "mem-wsgifcgi", sock, c, false)
 	if err != nil {
 		m.err = err.Error()
 		return m

@@ -12,9 +12,10 @@ import (
 	"time"
 )
 
-// scenario is one wrk workload.
+// scenario is one wrk workload on one of the apps (bench/apps/APP.wsgi).
 type scenario struct {
 	key, name string
+	app       string // "hello" or "real": the contenders are started once per app
 	path      string
 	lua       string // extra Lua before the reporting done()
 	body      int64  // request body bytes (upload)
@@ -22,11 +23,16 @@ type scenario struct {
 }
 
 var scenarios = []scenario{
-	{key: "hello", name: "hello", path: "/"},
-	{key: "1m", name: "1 MiB response", path: "/1m", resp: 1 << 20},
-	{key: "upload", name: "10 MiB upload", path: "/upload", body: 10 << 20,
+	{key: "hello", name: "hello", app: "hello", path: "/"},
+	{key: "1m", name: "1 MiB response", app: "hello", path: "/1m", resp: 1 << 20},
+	{key: "upload", name: "10 MiB upload", app: "hello", path: "/upload", body: 10 << 20,
 		lua: "wrk.method = \"POST\"\nwrk.headers[\"Content-Type\"] = \"application/octet-stream\"\nwrk.body = string.rep(\"u\", 10 * 1024 * 1024)\n"},
+	{key: "flask", name: "Flask", app: "real", path: "/flask/"},
+	{key: "django", name: "Django", app: "real", path: "/django/"},
 }
+
+// apps are the scenario groups in run order.
+var apps = []string{"hello", "real"}
 
 const reportLua = `
 done = function(summary, latency, requests)

@@ -1,0 +1,1 @@
+# The Django application of the real-application scenario (see real.wsgi).
