@@ -201,14 +201,16 @@ class Request:
     __slots__ = ('sid', 'blob', 'cond', 'buf', 'eof', 'failed', 'unacked',
                  'window', 'aborted', 'chan', 'pump')
 
-    def __init__(self, sid, blob, nobody, chan, pump=None):
+    def __init__(self, sid, blob, nobody, chan, cond, pump=None):
         self.sid = sid
         self.blob = blob
         self.chan = chan
         # Inline mode: the runner is the only reader of frames, so instead
         # of waiting for another thread it reads the next frame itself.
         self.pump = pump
-        self.cond = threading.Condition(threading.Lock())
+        # The worker's one condition: few threads wait on it, and a
+        # request costs no lock of its own.
+        self.cond = cond
         self.buf = bytearray()
         self.eof = nobody
         self.failed = False
@@ -369,6 +371,9 @@ class Input:
         return line
 
 
+_errors_lock = threading.Lock()
+
+
 class Errors:
     """wsgi.errors: text lines sent as LOG frames of the request."""
 
@@ -376,7 +381,7 @@ class Errors:
         self._chan = chan
         self._sid = sid
         self._buf = ''
-        self._lock = threading.Lock()
+        self._lock = _errors_lock
 
     def write(self, s):
         if not isinstance(s, str):
@@ -419,7 +424,15 @@ class FileWrapper:
         raise StopIteration
 
 
+# Header names and statuses already found valid: an application sends the
+# same few on every request, so each is checked once (bounded).
+_good_names = {}      # name -> it is Content-Length
+_good_statuses = set()
+
+
 def check_status(status):
+    if status in _good_statuses:
+        return
     if type(status) is not str:
         raise TypeError('expected unicode object, value of type %s found'
                         % type(status).__name__)
@@ -428,6 +441,21 @@ def check_status(status):
         raise ValueError('status must be "NNN reason": %r' % status)
     if BAD_VALUE.search(status):
         raise ValueError('status contains a control character: %r' % status)
+    if len(_good_statuses) < 256:
+        _good_statuses.add(status)
+
+
+def check_name(name):
+    """Validates a header name; True if it is Content-Length."""
+    if not TOKEN.match(name):
+        raise ValueError('invalid response header name %r' % name)
+    lname = name.lower()
+    if lname in HOP_BY_HOP:
+        raise ValueError('hop-by-hop header %r not allowed in a WSGI response' % name)
+    is_length = lname == 'content-length'
+    if len(_good_names) < 1024:
+        _good_names[name] = is_length
+    return is_length
 
 
 def encode_headers(status, headers):
@@ -446,14 +474,12 @@ def encode_headers(status, headers):
         if type(name) is not str or type(value) is not str:
             raise TypeError('expected unicode object, value of type %s found'
                             % type(name if type(name) is not str else value).__name__)
-        if not TOKEN.match(name):
-            raise ValueError('invalid response header name %r' % name)
+        is_length = _good_names.get(name)
+        if is_length is None:
+            is_length = check_name(name)
         if BAD_VALUE.search(value):
             raise ValueError('embedded newline in response header with name %r' % name)
-        lname = name.lower()
-        if lname in HOP_BY_HOP:
-            raise ValueError('hop-by-hop header %r not allowed in a WSGI response' % name)
-        if lname == 'content-length':
+        if is_length:
             try:
                 length = int(value.strip())
             except ValueError:
@@ -646,6 +672,7 @@ class Worker:
         self.frames = frames
         self.chan = chan
         self.loader = Loader()
+        self.cond = threading.Condition(threading.Lock())  # of every Request
         self.requests = {}
         self.queue = queue.SimpleQueue()
         self.state = threading.Condition()
@@ -741,7 +768,7 @@ class Worker:
                 self.chan.frame(T_END, sid, flags=OUT_CLOSED)
                 return
             self.inflight += 1
-        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan,
+        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
                       self.pump if self.inline else None)
         self.requests[sid] = req
         if not self.inline:
