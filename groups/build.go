@@ -100,13 +100,13 @@ func build(files []*parsedFile) (*Config, []error) {
 }
 
 func serverFrom(r *rawServer) Server {
+	// restrict-stdin and restrict-stdout are off, as in mod_wsgi since 3.0
+	// (the 2.x reference has them on); restrict-signal is still on.
 	s := Server{
 		SocketPrefix:       "/run/wsgifcgi/wsgi",
 		SocketMode:         0o660,
 		WebServerAddrs:     []string{"127.0.0.1", "::1"},
 		PythonExecutable:   "python3",
-		RestrictStdin:      true,
-		RestrictStdout:     true,
 		RestrictSignal:     true,
 		CaseSensitivity:    true,
 		LazyInitialization: true,

@@ -12,7 +12,7 @@ func TestLoadDefaults(t *testing.T) {
 	c, _ := loadTree(t, map[string]string{"00.toml": "[server]\n"})
 	want := Server{
 		SocketPrefix: "/run/wsgifcgi/wsgi", SocketMode: 0o660, WebServerAddrs: []string{"127.0.0.1", "::1"},
-		PythonExecutable: "python3", RestrictStdin: true, RestrictStdout: true, RestrictSignal: true,
+		PythonExecutable: "python3", RestrictSignal: true, // stdin/stdout: off, as mod_wsgi >= 3.0
 		CaseSensitivity: true, LazyInitialization: true, AcceptMutex: "default", LogLevel: "info",
 		LogFormat: "json", AccessLog: true, MaxConnections: DefaultMaxConnections,
 	}

@@ -856,21 +856,33 @@ class Worker:
 
 
 class RestrictedStream:
-    """sys.stdin / sys.stdout replacement that refuses use, as mod_wsgi."""
+    """sys.stdin / sys.stdout replacement that refuses any use, attribute
+    access included (.buffer, .encoding, .fileno()), as mod_wsgi's
+    Restricted object does. The first refusal of each stream also logs the
+    configuration key that lifts it."""
+
+    __slots__ = ('_name', '_key')
+    _logged = set()
 
     def __init__(self, name):
-        self._msg = 'sys.%s access restricted by mod_wsgi' % name
+        object.__setattr__(self, '_name', name)
+        object.__setattr__(self, '_key', 'restrict-' + name)
 
-    def _deny(self, *args, **kwargs):
-        raise IOError(self._msg)
+    def __getattribute__(self, attr):
+        name = object.__getattribute__(self, '_name')
+        if name not in RestrictedStream._logged:
+            RestrictedStream._logged.add(name)
+            sys.stderr.write('mod_wsgi (pid=%d): sys.%s access restricted by mod_wsgi; set '
+                             '%s = false in [server] to allow it (the default since '
+                             'mod_wsgi 3.0).\n'
+                             % (os.getpid(), name, object.__getattribute__(self, '_key')))
+        raise OSError('sys.%s access restricted by mod_wsgi' % name)
 
-    read = readline = readlines = write = writelines = __iter__ = _deny
+    def __setattr__(self, attr, value):
+        self.__getattribute__(attr)
 
-    def flush(self):
-        pass
-
-    def fileno(self):
-        raise IOError(self._msg)
+    def __repr__(self):
+        return '<mod_wsgi.Restricted sys.%s>' % object.__getattribute__(self, '_name')
 
 
 def restrict_signal(original):
@@ -1020,6 +1032,8 @@ def main():
         threading.Thread(target=heartbeat, args=(chan, float(cfg['heartbeat'])),
                          name='wsgi-heartbeat', daemon=True).start()
     worker.wait_stopped()
+    # Python flushes sys.stdout at exit: not through a restricted stream.
+    sys.stdout, sys.stdin = sys.__stdout__, sys.__stdin__
 
 
 if __name__ == '__main__':
