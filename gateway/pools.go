@@ -131,6 +131,7 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		ProcessGroup:       name,
 		ApplicationGroup:   app,
 		Threads:            d.Threads,
+		Processes:          d.Processes,
 		Multiprocess:       d.Multiprocess(),
 		RunOnce:            d.Threads == 1 && d.MaximumRequests == 1,
 		PythonPath:         append(append([]string(nil), srv.PythonPath...), d.PythonPath...),

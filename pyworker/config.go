@@ -20,6 +20,7 @@ type Config struct {
 	// ApplicationGroup is the one application group this process runs.
 	ApplicationGroup string
 	Threads          int      // request threads; wsgi.multithread = Threads > 1
+	Processes        int      // processes of the group: mod_wsgi.maximum_processes; 0 = 1
 	Multiprocess     bool     // wsgi.multiprocess
 	RunOnce          bool     // wsgi.run_once
 	PythonPath       []string // site.addsitedir each before anything is loaded
@@ -68,6 +69,7 @@ type workerConfig struct {
 	ProcessGroup     string   `json:"process_group"`
 	ApplicationGroup string   `json:"application_group"`
 	Threads          int      `json:"threads"`
+	Processes        int      `json:"processes,omitempty"`
 	Multiprocess     bool     `json:"multiprocess"`
 	RunOnce          bool     `json:"run_once"`
 	PythonPath       []string `json:"python_path,omitempty"`
@@ -88,7 +90,7 @@ type workerConfig struct {
 func (c Config) frame() ([]byte, error) {
 	js, err := json.Marshal(workerConfig{
 		Title: c.Argv0, ProcessGroup: c.ProcessGroup, ApplicationGroup: c.ApplicationGroup,
-		Threads: c.Threads, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
+		Threads: c.Threads, Processes: c.Processes, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
 		PythonPath: c.PythonPath, RestrictStdin: c.RestrictStdin, RestrictStdout: c.RestrictStdout,
 		RestrictSignal: c.RestrictSignal, ImportScripts: c.ImportScripts, StackSize: c.StackSize,
 		Umask: c.Umask, MemoryLimit: c.MemoryLimit, VirtualMemoryLimit: c.VirtualMemoryLimit,

@@ -592,6 +592,43 @@ class Loader:
         return module
 
 
+class Counters:
+    """The per-process and per-thread counts of mod_wsgi 4.9's environ:
+    mod_wsgi.thread_id (a number per request thread, in the order they first
+    ran a request; the main thread has 0), mod_wsgi.thread_requests (requests
+    that thread ran before this one) and mod_wsgi.total_requests (requests
+    the process completed before this one started), all ints;
+    mod_wsgi.script_start, the time the application is called, in µs since
+    the epoch as a string; mod_wsgi.daemon_connects ('1') in daemon groups."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.threads = 0
+        self.total = 0
+        self.local = threading.local()
+
+    def begin(self, environ):
+        local = self.local
+        tid = getattr(local, 'id', None)
+        if tid is None:
+            with self.lock:
+                self.threads += 1
+                tid = local.id = self.threads
+            local.requests = 0
+        environ['mod_wsgi.thread_id'] = tid
+        environ['mod_wsgi.thread_requests'] = local.requests
+        environ['mod_wsgi.total_requests'] = self.total
+        environ['mod_wsgi.script_start'] = str(int(time.time() * 1000000))
+        if 'mod_wsgi.queue_start' in environ:
+            # One connection per request: the pipe is always there.
+            environ['mod_wsgi.daemon_connects'] = '1'
+        local.requests += 1
+
+    def end(self):
+        with self.lock:
+            self.total += 1
+
+
 class Worker:
     """Reader thread, request threads and the lifecycle of the process."""
 
@@ -600,6 +637,7 @@ class Worker:
         self.frames = frames
         self.chan = chan
         self.loader = Loader()
+        self.counters = Counters()
         self.requests = {}
         self.queue = queue.SimpleQueue()
         self.state = threading.Condition()
@@ -618,6 +656,9 @@ class Worker:
             # The mod_wsgi release whose behaviour this follows (the spec's
             # parity facts), a tuple as mod_wsgi gives it.
             'mod_wsgi.version': (4, 9, 4),
+            # No WSGIIgnoreActivity / WSGIEnableSendfile here: mod_wsgi's '0'.
+            'mod_wsgi.ignore_activity': '0',
+            'mod_wsgi.enable_sendfile': '0',
         }
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
@@ -795,7 +836,9 @@ class Worker:
             chan.frame(T_END, sid, flags=OUT_APP_ERROR)
             return
         resp = Response(req, chan, environ)
+        self.counters.begin(environ)
         outcome = self.run_app(app, environ, resp, script)
+        self.counters.end()
         try:
             errors.flush()
         finally:
@@ -987,6 +1030,10 @@ def setup_process(cfg):
     mod.process_group = cfg.get('process_group', '')
     mod.application_group = cfg.get('application_group', '')
     mod.version = (4, 9, 4)
+    # As mod_wsgi 4.9 sets them in a daemon process: the group's processes
+    # and threads (ints).
+    mod.maximum_processes = int(cfg.get('processes') or 1)
+    mod.threads_per_process = int(cfg.get('threads') or 1)
     sys.modules['mod_wsgi'] = mod
     if cfg.get('restrict_stdin'):
         sys.stdin = RestrictedStream('stdin')
