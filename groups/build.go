@@ -280,7 +280,9 @@ func newAlias(url, path string, ctx *settings, where string) *alias {
 	a.needSlash = url != "/" && strings.HasSuffix(url, "/")
 	a.path = filepath.Clean(path)
 	fi, err := os.Stat(a.path)
-	a.dirForm = strings.HasSuffix(path, "/") || a.needSlash || err == nil && fi.IsDir()
+	// A url with a trailing slash suggests a directory; an existing file
+	// stays the file form, as in mod_wsgi (GET /trail/ runs it).
+	a.dirForm = strings.HasSuffix(path, "/") || err == nil && fi.IsDir() || err != nil && a.needSlash
 	if a.dirForm {
 		a.realDir = realDirOf(a.path)
 	}
