@@ -119,5 +119,16 @@ func (c Config) args() []string {
 	return append(a, "-c", bootstrap)
 }
 
-const bootstrap = "import os;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
-	"exec(compile(s,'<wsgifcgi-worker>','exec'))"
+// SourceName is the file name the worker's code carries in tracebacks: its
+// path in this repository. The source stays embedded in the binary; the
+// bootstrap puts it into linecache (an entry without mtime, which
+// linecache.checkcache keeps) and gives the module a __loader__ whose
+// get_source serves it again should anyone clear that cache, so tracebacks
+// through the worker's own code show its lines.
+const SourceName = "wsgifcgi/pyworker/worker.py"
+
+const bootstrap = "import os,linecache as L;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
+	"n='" + SourceName + "';t=s.decode('utf-8');" +
+	"L.cache[n]=(len(t),None,t.splitlines(True),n);" +
+	"__file__=n;__loader__=type('WorkerSource',(),{'get_source':lambda self,name:t})();" +
+	"del L,os;exec(compile(s,n,'exec'))"
