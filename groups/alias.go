@@ -24,6 +24,7 @@ type alias struct {
 	re        *regexp.Regexp
 	ctx       *settings
 	where     string // FILE:LINE
+	key       string // script-alias[N] or script-alias-match[N], for messages
 }
 
 // target is a resolved script: the file and the SCRIPT_NAME/PATH_INFO split.
