@@ -34,6 +34,8 @@ type pools struct {
 	mu    sync.Mutex
 	m     map[poolKey]*pool.Pool
 	specs map[poolKey]pool.Spec
+
+	access scriptAccess // can the workers read a request's script?
 }
 
 func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Metrics) (*pools, error) {

@@ -54,7 +54,7 @@ func serve(args []string) int {
 	}
 	log := newLogger(os.Stderr, cfg.Server.LogFormat, cfg.Server.LogLevel)
 	startPprof(log)
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		log.Warn().Msg(w)
 	}
 	// Taken before any worker starts, so that none inherits LISTEN_*.
@@ -184,7 +184,7 @@ func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) *groups.Con
 		log.Error().Err(err).Msg("SIGHUP: configuration rejected, keeping the running one")
 		return nil
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		log.Warn().Msg(w)
 	}
 	log.Info().Msg("SIGHUP: configuration reloaded")
