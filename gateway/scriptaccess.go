@@ -79,7 +79,7 @@ func accessProblem(path string, cred *syscall.Credential, dir bool) string {
 			}
 			if !modeBitsAllow(&st, cred, want) {
 				return fmt.Sprintf("cannot %s %s (%s, owner %s, group %s)", verb, cur,
-					os.FileMode(st.Mode&0o777).String()[1:], userName(st.Uid), groupName(st.Gid))
+					os.FileMode(st.Mode & 0o777).String()[1:], userName(st.Uid), groupName(st.Gid))
 			}
 		}
 	}

@@ -29,7 +29,7 @@ func TestModWSGI4Environ(t *testing.T) {
 	want := map[string][2]any{
 		"mod_wsgi.thread_id": {"int", 1.0}, "mod_wsgi.thread_requests": {"int", 0.0},
 		"mod_wsgi.total_requests": {"int", 0.0}, "mod_wsgi.ignore_activity": {"str", "0"},
-		"mod_wsgi.enable_sendfile": {"str", "0"},
+		"mod_wsgi.enable_sendfile":   {"str", "0"},
 		"module.threads_per_process": {"int", 1.0}, "module.maximum_processes": {"int", 3.0},
 	}
 	for k, v := range want {
