@@ -85,7 +85,9 @@ func TestReferenceExamples(t *testing.T) {
 			}
 		},
 		"application-group": func(t *testing.T, c *groups.Config) {},
-		"auth-scripts":      func(t *testing.T, c *groups.Config) {},
+		// application-group= of WSGIAuthUserScript becomes
+		// auth-application-group (the golden file shows it).
+		"auth-scripts": func(t *testing.T, c *groups.Config) {},
 		"directives": func(t *testing.T, c *groups.Config) {
 			s := c.Server
 			if s.SocketPrefix != "/etc/httpd/run/wsgi" || s.PythonHome != "/opt/venv" ||

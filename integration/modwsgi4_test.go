@@ -145,3 +145,33 @@ func TestScriptUnreadableByWorkerUser(t *testing.T) {
 		t.Errorf("a readable script was warned about")
 	}
 }
+
+// auth-application-group is mod_wsgi's application-group= option of
+// WSGIAuthUserScript and friends: the interpreter (here: the pool) of the
+// embedded processes that the auth script runs in; %{GLOBAL} by default.
+func TestAuthScriptApplicationGroup(t *testing.T) {
+	dir := testDir(t)
+	apps := directivesApps(t, dir)
+	auth := filepath.Join(dir, "auth.wsgi")
+	// The password a user must give is where the script runs: the worker
+	// process's application group, then the environ's.
+	os.WriteFile(auth, []byte(`import sys
+def check_password(environ, user, password):
+    return password == "%s|%s" % (sys.modules["mod_wsgi"].application_group, environ["mod_wsgi.application_group"])
+`), 0o644)
+	protect := fmt.Sprintf("auth-type = \"Basic\"\nauth-name = \"x\"\nrequire = [\"valid-user\"]\nauth-user-script = %q\n", auth)
+	conf := directivesConf(apps, "", alias(apps, "/grp", protect+"auth-application-group = \"authgrp\"\n")+
+		alias(apps, "/res", protect+"auth-application-group = \"%{RESOURCE}\"\n")+alias(apps, "/global", protect))
+	s := startServer(t, dir, conf)
+	n := startNginx(t, dir, s.sock, nginxFastCGI)
+	for _, c := range []struct{ url, pass string }{
+		{"/grp", "authgrp|authgrp"}, {"/res", "localhost|/res|localhost|/res"}, {"/global", "|"},
+	} {
+		if code, _, body := request(t, n.url+c.url, "u", c.pass); code != 200 {
+			t.Errorf("%s with %q: %d %q, want 200", c.url, c.pass, code, body)
+		}
+		if code, _, _ := request(t, n.url+c.url, "u", "|x"); code != 401 {
+			t.Errorf("%s with a wrong password: %d, want 401", c.url, code)
+		}
+	}
+}
