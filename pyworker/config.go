@@ -124,11 +124,12 @@ func (c Config) args() []string {
 // bootstrap puts it into linecache (an entry without mtime, which
 // linecache.checkcache keeps) and gives the module a __loader__ whose
 // get_source serves it again should anyone clear that cache, so tracebacks
-// through the worker's own code show its lines.
+// through the worker's own code show its lines. __main__ gets no __file__:
+// multiprocessing's spawn would try to run that path in its children.
 const SourceName = "wsgifcgi/pyworker/worker.py"
 
 const bootstrap = "import os,linecache as L;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
 	"n='" + SourceName + "';t=s.decode('utf-8');" +
 	"L.cache[n]=(len(t),None,t.splitlines(True),n);" +
-	"__file__=n;__loader__=type('WorkerSource',(),{'get_source':lambda self,name:t})();" +
+	"__loader__=type('WorkerSource',(),{'get_source':lambda self,name:t})();" +
 	"del L,os;exec(compile(s,n,'exec'))"

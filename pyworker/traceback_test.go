@@ -28,3 +28,17 @@ func TestTracebackShowsWorkerSource(t *testing.T) {
 		t.Errorf("traceback still names <wsgifcgi-worker>:\n%s", log)
 	}
 }
+
+// Even after an application clears linecache, the worker's lines come back
+// (the module's __loader__ serves its source), and __main__ has no
+// __file__ for multiprocessing's spawn to re-run.
+func TestWorkerSourceSurvivesClearcache(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	out, _, err, _ := serve(t, w, env(t, "clearcache.wsgi"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); got != "line: raise ValueError('invalid response header name %r' % name)\nmain file: None" {
+		t.Fatalf("%q", got)
+	}
+}
