@@ -37,6 +37,21 @@ type File struct {
 type Result struct {
 	Files []File
 	Notes []Note
+	// Warnings are translated lines that need a look, each naming the
+	// output file to change.
+	Warnings []Warning
+}
+
+// Warning is a translated line that needs a look.
+type Warning struct {
+	File string // output file to change ("10-www.example.com.toml")
+	text string // with %s where the file goes
+}
+
+// Text is the warning with the output file as written into dir ("" for
+// stdout, where each file is headed by its name).
+func (w Warning) Text(dir string) string {
+	return fmt.Sprintf(w.text, filepath.Join(dir, w.File))
 }
 
 // Write prints every file, each after a "# ==> NAME <==" line.
@@ -99,18 +114,20 @@ func Convert(path string) (*Result, error) {
 	sort.SliceStable(res.Files, func(i, j int) bool { return res.Files[i].Name < res.Files[j].Name })
 	sort.SliceStable(c.notes, func(i, j int) bool { return c.notes[i].seq < c.notes[j].seq })
 	res.Notes = c.notes
+	res.Warnings = c.warnings
 	return res, nil
 }
 
 // converter holds the state of one conversion.
 type converter struct {
-	t       *tree
-	source  string
-	server  *outFile
-	vhosts  map[*node]*vhostPlan
-	order   []*vhostPlan
-	daemons map[string]daemonOwner // every WSGIDaemonProcess, found before translating
-	notes   []Note
+	t        *tree
+	source   string
+	server   *outFile
+	vhosts   map[*node]*vhostPlan
+	order    []*vhostPlan
+	daemons  map[string]daemonOwner // every WSGIDaemonProcess, found before translating
+	notes    []Note
+	warnings []Warning
 }
 
 type scopeKind int

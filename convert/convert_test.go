@@ -3,6 +3,7 @@ package convert
 import (
 	"bytes"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -24,6 +25,9 @@ func render(t *testing.T, res *Result) string {
 	b.WriteString("\n# ---- not translated (stderr) ----\n")
 	for _, n := range res.Notes {
 		b.WriteString(n.String() + "\n")
+	}
+	for _, w := range res.Warnings {
+		b.WriteString("warning: " + w.Text("") + "\n")
 	}
 	return b.String()
 }
@@ -56,7 +60,9 @@ func convertFile(t *testing.T, path string) *Result {
 func TestReferenceExamples(t *testing.T) {
 	checks := map[string]func(*testing.T, *groups.Config){
 		"two-sites": func(t *testing.T, c *groups.Config) {
-			if len(c.VHosts) != 2 || c.VHosts[0].ServerName != "www.site1.com" || c.VHosts[0].Port != 80 {
+			// <VirtualHost *:80>, one per name: no port, so the vhosts
+			// match behind a front end on any port.
+			if len(c.VHosts) != 2 || c.VHosts[0].ServerName != "www.site1.com" || c.VHosts[0].Port != 0 {
 				t.Errorf("vhosts: %+v", c.VHosts)
 			}
 			d := c.Daemons["www.site1.com"]
@@ -85,7 +91,9 @@ func TestReferenceExamples(t *testing.T) {
 			}
 		},
 		"application-group": func(t *testing.T, c *groups.Config) {},
-		"auth-scripts":      func(t *testing.T, c *groups.Config) {},
+		// application-group= of WSGIAuthUserScript becomes
+		// auth-application-group (the golden file shows it).
+		"auth-scripts": func(t *testing.T, c *groups.Config) {},
 		"directives": func(t *testing.T, c *groups.Config) {
 			s := c.Server
 			if s.SocketPrefix != "/etc/httpd/run/wsgi" || s.PythonHome != "/opt/venv" ||
@@ -106,7 +114,7 @@ func TestReferenceExamples(t *testing.T) {
 				d.ListenBacklog != 50 || d.ReceiveBufferSize != 65536 || d.SendBufferSize != 65536 {
 				t.Errorf("daemon all: %+v", d)
 			}
-			if len(c.VHosts) != 1 || c.VHosts[0].Port != 8080 || strings.Join(c.VHosts[0].ServerAliases, ",") != "www.app.example.com" {
+			if len(c.VHosts) != 1 || c.VHosts[0].Port != 0 || strings.Join(c.VHosts[0].ServerAliases, ",") != "www.app.example.com" {
 				t.Errorf("vhost: %+v", c.VHosts[0])
 			}
 			if im := c.ImportScripts(); len(im) != 2 || im[1].VHost != "app.example.com" || im[1].ApplicationGroup != "x" {
@@ -232,3 +240,56 @@ func TestEdgeCases(t *testing.T) {
 		t.Errorf("warnings: %v", cfg.Warnings)
 	}
 }
+
+// An Apache configuration without WSGIRestrict* lines converts to what
+// Apache + mod_wsgi 4 gives: stdin and stdout unrestricted, signal
+// restricted. A <VirtualHost *:80> alone with its name gets no port, so it
+// still matches behind a front end on 8080; a :80/:443 pair keeps its
+// ports, with a warning naming the file to change.
+func TestConvertModWSGI4DefaultsAndPorts(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"site.wsgi", "www.wsgi"} {
+		os.WriteFile(filepath.Join(dir, f), []byte("def application(e, s): pass\n"), 0o644)
+	}
+	conf := filepath.Join(dir, "httpd.conf")
+	os.WriteFile(conf, []byte(strings.ReplaceAll(`WSGIScriptAlias / D/site.wsgi
+<VirtualHost *:80>
+ServerName www.example.com
+WSGIScriptAlias / D/www.wsgi
+</VirtualHost>
+<VirtualHost *:80>
+ServerName pair.example.com
+</VirtualHost>
+<VirtualHost *:443>
+ServerName pair.example.com
+</VirtualHost>
+`, "D/", dir+"/")), 0o644)
+	res := convertFile(t, conf)
+	c := load(t, res)
+	if s := c.Server; s.RestrictStdin || s.RestrictStdout || !s.RestrictSignal {
+		t.Errorf("restrict-stdin %v, restrict-stdout %v, restrict-signal %v; want mod_wsgi 4's false, false, true",
+			s.RestrictStdin, s.RestrictStdout, s.RestrictSignal)
+	}
+	rt, err := c.Route(mapParams{"REQUEST_URI": "/x", "SERVER_NAME": "www.example.com", "SERVER_PORT": "8080"})
+	if err != nil || rt.VHost != "www.example.com" || rt.ScriptFilename != filepath.Join(dir, "www.wsgi") {
+		t.Errorf("behind a front end on 8080: %+v %v", rt, err)
+	}
+	var ports []int
+	for _, v := range c.VHosts {
+		ports = append(ports, v.Port)
+	}
+	if fmt.Sprint(ports) != "[80 443 0]" && fmt.Sprint(ports) != "[443 80 0]" {
+		t.Errorf("vhost ports %v", ports)
+	}
+	if len(res.Warnings) != 2 || !strings.Contains(res.Warnings[0].Text("/etc/x"), "port = 80 is kept in /etc/x/10-pair.example.com_80.toml") {
+		for _, w := range res.Warnings {
+			t.Log(w.Text("/etc/x"))
+		}
+		t.Errorf("warnings about the kept ports: %d", len(res.Warnings))
+	}
+}
+
+// mapParams are FastCGI params for routing checks.
+type mapParams map[string]string
+
+func (m mapParams) Get(name string) (string, bool) { v, ok := m[name]; return v, ok }

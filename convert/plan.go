@@ -101,16 +101,46 @@ func (c *converter) plan() error {
 				}
 			}
 		}
-		if p.port != 0 {
-			main.set("port", int64(p.port), "from "+n.label())
-		}
 		p.file = newOutFile("", main)
 		p.file.vhostName = p.name
 		p.file.header = []string{"Converted by `wsgifcgi convert` from " + c.source + ": " + n.label() + " at " + c.at(n) + "."}
 		c.collectDaemons(n.kids, p.name)
 	})
 	c.nameFiles()
+	c.placePorts()
 	return nil
+}
+
+// placePorts decides each vhost's port key. Apache's port is the port
+// Apache listened on; behind a front end SERVER_PORT is the front end's, so
+// a pinned port = 80 would stop the vhost matching (nginx on 8080). A vhost
+// whose name no other vhost has is written without a port (it answers on
+// any); the usual :80 and :443 pair keeps its ports to stay apart, with a
+// warning saying what to change.
+func (c *converter) placePorts() {
+	count := map[string]int{}
+	for _, p := range c.order {
+		if p.file != nil {
+			count[p.name]++
+		}
+	}
+	for _, p := range c.order {
+		if p.file == nil || p.port == 0 {
+			continue
+		}
+		main := p.file.main
+		if count[p.name] == 1 {
+			main.comments = append(main.comments, fmt.Sprintf(
+				"%s: no port, so it also matches behind a front end listening on another port (port = %d would match only SERVER_PORT %d).",
+				p.n.label(), p.port, p.port))
+			continue
+		}
+		main.set("port", int64(p.port), "from "+p.n.label())
+		c.warnings = append(c.warnings, Warning{File: p.file.name, text: fmt.Sprintf(
+			"%s: %s: port = %d is kept in %%s to tell it from the other <VirtualHost> named %s: it matches only requests whose SERVER_PORT is %d. "+
+				"Behind a front end listening on another port, set port to the front end's port (or merge the vhosts and drop port)",
+			c.at(p.n), p.n.label(), p.port, p.name, p.port)})
+	}
 }
 
 // nameFiles gives each vhost file its name: 10-NAME.toml, with _PORT added

@@ -234,7 +234,9 @@ func (c *converter) authScript(s *scope, n *node, key string) {
 		switch {
 		case strings.EqualFold(k, "application-group") && v == "%{GLOBAL}":
 		case strings.EqualFold(k, "application-group"):
-			c.note(n, "application-group=%s: auth scripts always run in the %%{GLOBAL} application group of the embedded pool", v)
+			// One key for the three directives of a context, as the
+			// interpreter they share in practice.
+			c.contextKey(s, n, "auth-application-group", v)
 		default:
 			c.note(n, "option %s: no equivalent", o)
 		}

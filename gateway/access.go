@@ -42,18 +42,7 @@ func canAccess(path string, cred *syscall.Credential, want uint32) bool {
 
 func modeAllows(path string, cred *syscall.Credential, want uint32) bool {
 	var st syscall.Stat_t
-	if syscall.Stat(path, &st) != nil {
-		return false
-	}
-	mode := st.Mode & 0o777
-	switch {
-	case st.Uid == cred.Uid:
-		return (mode>>6)&want == want
-	case inGroup(st.Gid, cred):
-		return (mode>>3)&want == want
-	default:
-		return mode&want == want
-	}
+	return syscall.Stat(path, &st) == nil && modeBitsAllow(&st, cred, want)
 }
 
 func inGroup(gid uint32, cred *syscall.Credential) bool {

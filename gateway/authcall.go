@@ -14,18 +14,19 @@ import (
 // maxAuthResult bounds what an auth function may return.
 const maxAuthResult = 64 << 10
 
-// workerAuth runs auth script functions in the %{GLOBAL} application group
-// of the embedded pool, as mod_wsgi runs them in its embedded interpreter.
+// workerAuth runs auth script functions in the embedded pool, in the
+// application group of auth-application-group (%{GLOBAL} by default), as
+// mod_wsgi runs them in an interpreter of its embedded processes.
 type workerAuth struct{ g *Gateway }
 
 func (a workerAuth) callAuth(ctx context.Context, ps []bridge.Param, rt *groups.Route, script, function string, args ...string) (json.RawMessage, error) {
 	st := a.g.state.Load()
-	p, err := st.pools.getKey(poolKey{"", ""})
+	p, err := st.pools.getKey(poolKey{"", rt.Auth.ApplicationGroup})
 	if err != nil {
 		return nil, err
 	}
 	call := *rt
-	call.ScriptFilename, call.ProcessGroup, call.ApplicationGroup = script, "", ""
+	call.ScriptFilename, call.ProcessGroup, call.ApplicationGroup = script, "", rt.Auth.ApplicationGroup
 	call.PassAuthorization = false
 	js, _ := json.Marshal(args)
 	var env pyworker.Environ

@@ -70,6 +70,11 @@ func buildEnviron(env *pyworker.Environ, ps []bridge.Param, rt *groups.Route, op
 			continue
 		case "SCRIPT_NAME", "PATH_INFO", "SCRIPT_FILENAME":
 			continue // the bridge's own routing sets these
+		case "HTTP_PROXY":
+			// httpoxy (CVE-2016-5385): a client's Proxy header would read as
+			// the proxy setting of the application's outgoing requests.
+			// mod_wsgi drops it too.
+			continue
 		case "HTTP_AUTHORIZATION":
 			if !rt.PassAuthorization {
 				continue

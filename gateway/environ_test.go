@@ -34,6 +34,7 @@ func TestEnvironRules(t *testing.T) {
 		bp("HTTP_CONTENT_TYPE", "text/plain"), bp("HTTP_CONTENT_LENGTH", "3"),
 		bp("HTTP_X_A", "1"), bp("HTTP_X_A", "2"),
 		bp("QUERY_STRING", "a=1"), bp("QUERY_STRING", "b=2"),
+		bp("HTTP_PROXY", "http://evil.example:3128"), // httpoxy
 	}
 	rt := &groups.Route{ScriptName: "/app", PathInfo: "/x", ScriptFilename: "/srv/app.wsgi",
 		ProcessGroup: "site1", ApplicationGroup: "example.com|/app", CallableObject: "application",
@@ -58,7 +59,7 @@ func TestEnvironRules(t *testing.T) {
 			t.Errorf("%s = %q, want %q", k, env[k], v)
 		}
 	}
-	for _, k := range []string{"HTTPS", "HTTP_AUTHORIZATION", "REMOTE_USER", "AUTH_TYPE", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"} {
+	for _, k := range []string{"HTTPS", "HTTP_AUTHORIZATION", "REMOTE_USER", "AUTH_TYPE", "HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH", "HTTP_PROXY"} {
 		if v, ok := env[k]; ok {
 			t.Errorf("%s present (%q), want removed", k, v)
 		}

@@ -144,6 +144,12 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 		rl.err = v.err
 		return writeDenied(w, v)
 	}
+	if err := st.pools.access.check(st.pools, rt, rl.start); err != nil {
+		// The bridge may read what the worker's user cannot (as root it
+		// reads anything): a 403 that says who cannot read what.
+		rl.err = err
+		return writeError(w, 403)
+	}
 
 	body, status := requestBody(r, st.cfg.Server.ChunkedRequest)
 	if status != 0 {

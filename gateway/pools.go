@@ -34,6 +34,8 @@ type pools struct {
 	mu    sync.Mutex
 	m     map[poolKey]*pool.Pool
 	specs map[poolKey]pool.Spec
+
+	access scriptAccess // can the workers read a request's script?
 }
 
 func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Metrics) (*pools, error) {
@@ -144,6 +146,7 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		ProcessGroup:       name,
 		ApplicationGroup:   app,
 		Threads:            d.Threads,
+		Processes:          d.Processes,
 		Multiprocess:       d.Multiprocess(),
 		RunOnce:            d.Threads == 1 && d.MaximumRequests == 1,
 		PythonPath:         append(append([]string(nil), srv.PythonPath...), d.PythonPath...),

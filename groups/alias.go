@@ -24,6 +24,7 @@ type alias struct {
 	re        *regexp.Regexp
 	ctx       *settings
 	where     string // FILE:LINE
+	key       string // script-alias[N] or script-alias-match[N], for messages
 }
 
 // target is a resolved script: the file and the SCRIPT_NAME/PATH_INFO split.
@@ -49,6 +50,15 @@ func (a *alias) resolve(path string) (t target, ok bool, rerr *RouteError) {
 	t.alias = a
 	if !a.dirForm {
 		t.file, t.scriptName, t.pathInfo = a.path, a.mount, rest
+		if a.needSlash {
+			// A file mounted with a trailing slash: mod_wsgi appends what
+			// follows the mount to the file name, so only the mount itself
+			// names the script (SCRIPT_NAME "/trail/", PATH_INFO "").
+			if rest != "/" {
+				return t, true, &RouteError{404, "script not found: " + a.path + rest[1:] + " (" + a.url + " at " + a.where + " mounts a file)"}
+			}
+			t.scriptName, t.pathInfo = a.url, ""
+		}
 		return t, true, checkScript(t.file, "", "")
 	}
 	seg, after := rest, ""
@@ -59,7 +69,8 @@ func (a *alias) resolve(path string) (t target, ok bool, rerr *RouteError) {
 		seg, after = seg[:i], seg[i:]
 	}
 	if seg == "" {
-		return t, true, &RouteError{404, "no script named under " + a.url + " (" + a.where + ")"}
+		// The directory itself: Apache answers 403 for a directory without an index.
+		return t, true, &RouteError{403, "directory listing refused: " + a.url + " mounts the directory " + a.path + " (" + a.where + "); name a script under it"}
 	}
 	t.file = filepath.Join(a.path, seg)
 	t.scriptName, t.pathInfo = a.mount+"/"+seg, after

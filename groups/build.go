@@ -66,6 +66,7 @@ func build(files []*parsedFile) (*Config, []error) {
 		}
 	}
 	own := c.server.addContexts(serverFiles, &errs)
+	c.warnShadowed(c.server.aliases)
 	for _, f := range files {
 		if f.raw.VHost == nil || f.raw.VHost.ServerName == nil {
 			continue
@@ -89,6 +90,7 @@ func build(files []*parsedFile) (*Config, []error) {
 		sc := &scope{vhost: v, name: v.ServerName,
 			base: chain{c.server.base[0], newSettings(rv.rawContext, f.dec.where([]string{"vhost", "process-group"}))}}
 		vown := sc.addContexts([]*parsedFile{f}, &errs)
+		c.warnShadowed(sc.aliases) // its own: overriding an inherited one is the point
 		sc.inherit(c.server)
 		v.scope = sc
 		c.VHosts = append(c.VHosts, v)
@@ -100,13 +102,13 @@ func build(files []*parsedFile) (*Config, []error) {
 }
 
 func serverFrom(r *rawServer) Server {
+	// restrict-stdin and restrict-stdout are off, as in mod_wsgi since 3.0
+	// (the 2.x reference has them on); restrict-signal is still on.
 	s := Server{
 		SocketPrefix:       "/run/wsgifcgi/wsgi",
 		SocketMode:         0o660,
 		WebServerAddrs:     []string{"127.0.0.1", "::1"},
 		PythonExecutable:   "python3",
-		RestrictStdin:      true,
-		RestrictStdout:     true,
 		RestrictSignal:     true,
 		CaseSensitivity:    true,
 		LazyInitialization: true,
@@ -214,6 +216,7 @@ func (s *scope) addContexts(files []*parsedFile, errs *[]error) (ctxs []*setting
 			}
 			p := elem("script-alias", i)
 			a := newAlias(*r.URL, *r.Path, newSettings(r.rawContext, f.dec.where(with(p, "process-group"))), f.dec.where(p))
+			a.key = displayKey(p)
 			if old, ok := seen[a.mount]; ok {
 				*errs = append(*errs, fmt.Errorf("%s: %s: %q overlaps the script-alias at %s",
 					f.dec.where(with(p, "url")), displayKey(with(p, "url")), *r.URL, old))
@@ -230,7 +233,7 @@ func (s *scope) addContexts(files []*parsedFile, errs *[]error) (ctxs []*setting
 				continue
 			}
 			p := elem("script-alias-match", i)
-			a := &alias{url: *r.Regex, path: *r.Path, re: f.res[i], where: f.dec.where(p),
+			a := &alias{url: *r.Regex, path: *r.Path, re: f.res[i], where: f.dec.where(p), key: displayKey(p),
 				ctx: newSettings(r.rawContext, f.dec.where(with(p, "process-group")))}
 			s.aliases = append(s.aliases, a)
 			ctxs = append(ctxs, a.ctx)
@@ -271,6 +274,33 @@ func (s *scope) addContexts(files []*parsedFile, errs *[]error) (ctxs []*setting
 	return ctxs
 }
 
+// warnShadowed warns about an alias of one context that can never match
+// because an earlier one takes every path it would (first match wins): a
+// mount under an earlier mount, or anything after a mount of "/".
+func (c *Config) warnShadowed(aliases []*alias) {
+	for j, b := range aliases {
+		for _, a := range aliases[:j] {
+			if a.re != nil || !a.covers(b) {
+				continue
+			}
+			c.Warnings = append(c.Warnings, fmt.Sprintf("%s: %s: %q can never match: the script-alias %q at %s comes first and takes every path under it; list the longer one first",
+				b.where, b.key, b.url, a.url, a.where))
+			break
+		}
+	}
+}
+
+// covers reports whether every path b matches is matched by a (a prefix alias).
+func (a *alias) covers(b *alias) bool {
+	if a.mount == "" {
+		return true
+	}
+	if b.re != nil {
+		return false
+	}
+	return strings.HasPrefix(b.mount, a.mount+"/") || b.mount == a.mount && (!a.needSlash || b.needSlash)
+}
+
 func newAlias(url, path string, ctx *settings, where string) *alias {
 	url = mergeSlashes(url)
 	a := &alias{url: url, mount: trimSlash(url), ctx: ctx, where: where}
@@ -280,7 +310,9 @@ func newAlias(url, path string, ctx *settings, where string) *alias {
 	a.needSlash = url != "/" && strings.HasSuffix(url, "/")
 	a.path = filepath.Clean(path)
 	fi, err := os.Stat(a.path)
-	a.dirForm = strings.HasSuffix(path, "/") || a.needSlash || err == nil && fi.IsDir()
+	// A url with a trailing slash suggests a directory; an existing file
+	// stays the file form, as in mod_wsgi (GET /trail/ runs it).
+	a.dirForm = strings.HasSuffix(path, "/") || err == nil && fi.IsDir() || err != nil && a.needSlash
 	if a.dirForm {
 		a.realDir = realDirOf(a.path)
 	}

@@ -12,7 +12,7 @@ func TestLoadDefaults(t *testing.T) {
 	c, _ := loadTree(t, map[string]string{"00.toml": "[server]\n"})
 	want := Server{
 		SocketPrefix: "/run/wsgifcgi/wsgi", SocketMode: 0o660, WebServerAddrs: []string{"127.0.0.1", "::1"},
-		PythonExecutable: "python3", RestrictStdin: true, RestrictStdout: true, RestrictSignal: true,
+		PythonExecutable: "python3", RestrictSignal: true, // stdin/stdout: off, as mod_wsgi >= 3.0
 		CaseSensitivity: true, LazyInitialization: true, AcceptMutex: "default", LogLevel: "info",
 		LogFormat: "json", AccessLog: true, MaxConnections: DefaultMaxConnections,
 	}
@@ -281,5 +281,30 @@ func TestLoadMaxConnections(t *testing.T) {
 	})
 	if c.Server.MaxConnections != 50000 {
 		t.Errorf("max-connections = %d, want 50000", c.Server.MaxConnections)
+	}
+}
+
+// An alias after one that takes every path it would can never match:
+// check warns with both places. A vhost's own alias overriding an
+// inherited one is not a warning.
+func TestLoadWarnsShadowedAlias(t *testing.T) {
+	c, dir := loadTree(t, map[string]string{
+		"00.toml": "[[script-alias]]\nurl = \"/\"\npath = \"/srv/site.wsgi\"\n\n" +
+			"[[script-alias]]\nurl = \"/dav\"\npath = \"/srv/dav.wsgi\"\n\n" +
+			"[[script-alias-match]]\nregex = \"^/m/(.+)\"\npath = \"/srv/$1.wsgi\"\n",
+		"10.toml": "[vhost]\nserver-name = \"a.com\"\n\n" +
+			"[[script-alias]]\nurl = \"/app\"\npath = \"/srv/app.wsgi\"\n\n" +
+			"[[script-alias]]\nurl = \"/app/admin\"\npath = \"/srv/admin.wsgi\"\n\n" +
+			"[[script-alias]]\nurl = \"/appx\"\npath = \"/srv/appx.wsgi\"\n\n" +
+			"[[script-alias]]\nurl = \"/dav\"\npath = \"/srv/vdav.wsgi\"\n",
+	})
+	d := filepath.Join(dir, "conf.d") + "/"
+	want := []string{
+		d + `00.toml:5: script-alias[1]: "/dav" can never match: the script-alias "/" at ` + d + `00.toml:1 comes first and takes every path under it; list the longer one first`,
+		d + `00.toml:9: script-alias-match[0]: "^/m/(.+)" can never match: the script-alias "/" at ` + d + `00.toml:1 comes first and takes every path under it; list the longer one first`,
+		d + `10.toml:8: script-alias[1]: "/app/admin" can never match: the script-alias "/app" at ` + d + `10.toml:4 comes first and takes every path under it; list the longer one first`,
+	}
+	if !reflect.DeepEqual(c.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(c.Warnings, "\n"), strings.Join(want, "\n"))
 	}
 }

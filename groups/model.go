@@ -159,6 +159,9 @@ type Auth struct {
 	UserScript   string   // WSGIAuthUserScript
 	GroupScript  string   // WSGIAuthGroupScript
 	AccessScript string   // WSGIAccessScript
+	// ApplicationGroup is where the scripts run in the embedded pool
+	// (application-group= of the directives), expanded; "" is %{GLOBAL}.
+	ApplicationGroup string
 }
 
 // Route is the outcome of mapping one request.

@@ -36,6 +36,9 @@ type rawContext struct {
 	AuthUserScript    *string           `toml:"auth-user-script"`
 	AuthGroupScript   *string           `toml:"auth-group-script"`
 	AccessScript      *string           `toml:"access-script"`
+	// AuthApplicationGroup is the application-group= option of the three
+	// auth directives: the interpreter of the embedded pool they run in.
+	AuthApplicationGroup *string `toml:"auth-application-group"`
 }
 
 type rawServer struct {

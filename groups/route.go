@@ -95,6 +95,9 @@ func (c *Config) route(p Params, runScript bool) (*Route, *RouteError) {
 			AccessScript: ctx.str(getAccessScript, ""),
 		},
 	}
+	if a := &rt.Auth; a.UserScript != "" || a.GroupScript != "" || a.AccessScript != "" {
+		a.ApplicationGroup = req.applicationGroup(ctx.str(getAuthAppGroup, "%{GLOBAL}"))
+	}
 	if !runScript {
 		return rt, nil
 	}

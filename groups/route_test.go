@@ -79,7 +79,7 @@ func TestRoutePaths(t *testing.T) {
 		{"directory alias no rest", params{"REQUEST_URI": "/wsgi//hello.wsgi"}, 0, "srv/scripts/hello.wsgi", "/wsgi/hello.wsgi", ""},
 		{"directory alias inner link", params{"REQUEST_URI": "/wsgi/ok-link.wsgi"}, 0, "srv/scripts/ok-link.wsgi", "/wsgi/ok-link.wsgi", ""},
 		{"directory alias needs slash", params{"REQUEST_URI": "/wsgi"}, 404, "", "", ""},
-		{"directory alias no name", params{"REQUEST_URI": "/wsgi/"}, 404, "", "", ""},
+		{"directory mount itself is 403", params{"REQUEST_URI": "/wsgi/"}, 403, "", "", ""},
 		{"directory alias missing", params{"REQUEST_URI": "/wsgi/nope.wsgi"}, 404, "", "", ""},
 		{"directory alias subdir", params{"REQUEST_URI": "/wsgi/sub/x"}, 404, "", "", ""},
 		{"directory alias symlink escape", params{"REQUEST_URI": "/wsgi/evil.wsgi"}, 403, "", "", ""},
@@ -363,5 +363,35 @@ access-script = "/srv/access.wsgi"
 	wantAuth := Auth{Type: "Basic", Name: "Members", Require: []string{"valid-user"}, AccessScript: "/srv/access.wsgi"}
 	if !reflect.DeepEqual(r.Auth, wantAuth) || r.ScriptReloading {
 		t.Errorf("auth %+v reloading %v", r.Auth, r.ScriptReloading)
+	}
+}
+
+// A file mounted with a trailing slash (WSGIScriptAlias /trail/ app.wsgi):
+// mod_wsgi 4.9 runs it for the mount itself with SCRIPT_NAME "/trail/" and
+// PATH_INFO ""; it appends anything deeper to the file name, a 404.
+func TestFileMountWithTrailingSlash(t *testing.T) {
+	c, dir := loadTree(t, map[string]string{"00.toml": `
+[[script-alias]]
+url = "/trail/"
+path = "$D/srv/app.wsgi"
+`}, "srv/app.wsgi")
+	for _, tt := range []struct {
+		uri    string
+		status int
+		sn, pi string
+	}{
+		{"/trail/", 0, "/trail/", ""},
+		{"/trail//?a=/b", 0, "/trail/", ""},
+		{"/trail", 404, "", ""},
+		{"/trail/x", 404, "", ""},
+	} {
+		r, status := routeStatus(t, c, params{"REQUEST_URI": tt.uri})
+		if status != tt.status {
+			t.Errorf("%s: status %d, want %d (route %+v)", tt.uri, status, tt.status, r)
+			continue
+		}
+		if status == 0 && (r.ScriptFilename != filepath.Join(dir, "srv/app.wsgi") || r.ScriptName != tt.sn || r.PathInfo != tt.pi) {
+			t.Errorf("%s: %q SCRIPT_NAME %q PATH_INFO %q, want %q %q", tt.uri, r.ScriptFilename, r.ScriptName, r.PathInfo, tt.sn, tt.pi)
+		}
 	}
 }

@@ -100,3 +100,4 @@ func getAuthName(c *rawContext) *string     { return c.AuthName }
 func getAuthUser(c *rawContext) *string     { return c.AuthUserScript }
 func getAuthGroup(c *rawContext) *string    { return c.AuthGroupScript }
 func getAccessScript(c *rawContext) *string { return c.AccessScript }
+func getAuthAppGroup(c *rawContext) *string { return c.AuthApplicationGroup }

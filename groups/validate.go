@@ -19,17 +19,23 @@ var (
 	logFormats = []string{"json", "console"}
 )
 
-func (d *fileDecoder) checkContext(c *rawContext, path []string) {
-	if c.ApplicationGroup != nil {
-		v := *c.ApplicationGroup
-		switch {
-		case v == "":
-			d.failf(with(path, "application-group"), "must not be empty (use %%{GLOBAL} for the first interpreter)")
-		case strings.HasPrefix(v, "%{") && !envRefRe.MatchString(v) &&
-			v != "%{GLOBAL}" && v != "%{SERVER}" && v != "%{RESOURCE}" && v != "%{HOST}":
-			d.failf(with(path, "application-group"), "%q: want %%{GLOBAL}, %%{SERVER}, %%{RESOURCE}, %%{HOST}, %%{ENV:name} or a name", v)
-		}
+// checkAppGroup validates a WSGIApplicationGroup value.
+func (d *fileDecoder) checkAppGroup(p *string, path []string) {
+	if p == nil {
+		return
 	}
+	switch v := *p; {
+	case v == "":
+		d.failf(path, "must not be empty (use %%{GLOBAL} for the first interpreter)")
+	case strings.HasPrefix(v, "%{") && !envRefRe.MatchString(v) &&
+		v != "%{GLOBAL}" && v != "%{SERVER}" && v != "%{RESOURCE}" && v != "%{HOST}":
+		d.failf(path, "%q: want %%{GLOBAL}, %%{SERVER}, %%{RESOURCE}, %%{HOST}, %%{ENV:name} or a name", v)
+	}
+}
+
+func (d *fileDecoder) checkContext(c *rawContext, path []string) {
+	d.checkAppGroup(c.ApplicationGroup, with(path, "application-group"))
+	d.checkAppGroup(c.AuthApplicationGroup, with(path, "auth-application-group"))
 	if c.ProcessGroup != nil {
 		v := *c.ProcessGroup
 		switch {

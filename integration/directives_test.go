@@ -712,17 +712,19 @@ reload-mechanism = "module"
 	}
 }
 
-// 9. restrict-stdout, restrict-stdin, restrict-signal.
+// 9. restrict-stdout, restrict-stdin, restrict-signal. stdin and stdout are
+// restricted only when asked (mod_wsgi >= 3.0); signal is by default.
 func TestDirectiveRestrictStdioAndSignal(t *testing.T) {
 	dir := testDir(t)
 	apps := directivesApps(t, dir)
-	s, url := httpFrontEnd(t, dir, directivesConf(apps, "", alias(apps, "/", "")))
+	s, url := httpFrontEnd(t, dir, directivesConf(apps, "restrict-stdout = true\nrestrict-stdin = true\n", alias(apps, "/", "")))
 	wantStatus(t, url+"/print", 500)
 	wantStatus(t, url+"/stdin", 500)
 	if code, body := fetch(t, "GET", url+"/signal", "", nil); code != 200 || body != "continued after signal.signal\n" {
 		t.Errorf("restrict-signal: /signal = %d %q, want the app to continue", code, body)
 	}
 	for _, msg := range []string{"sys.stdout access restricted by mod_wsgi", "sys.stdin access restricted by mod_wsgi",
+		"set restrict-stdout = false in [server]", "set restrict-stdin = false in [server]",
 		"Callback registration for signal 12 ignored"} {
 		if !s.waitLog(msg, 5*time.Second) {
 			t.Errorf("no log line %q", msg)
@@ -734,16 +736,15 @@ func TestDirectiveRestrictStdioAndSignal(t *testing.T) {
 
 	dir2 := testDir(t)
 	apps2 := directivesApps(t, dir2)
-	s2, url2 := httpFrontEnd(t, dir2, directivesConf(apps2,
-		"restrict-stdout = false\nrestrict-stdin = false\nrestrict-signal = false\n", alias(apps2, "/", "")))
+	s2, url2 := httpFrontEnd(t, dir2, directivesConf(apps2, "restrict-signal = false\n", alias(apps2, "/", "")))
 	if code, body := fetch(t, "GET", url2+"/print", "", nil); code != 200 || body != "printed\n" {
-		t.Errorf("restrict-stdout = false: /print = %d %q", code, body)
+		t.Errorf("restrict-stdout by default: /print = %d %q", code, body)
 	}
 	if !s2.waitLog("printed-by-the-app", 5*time.Second) {
-		t.Errorf("restrict-stdout = false: the printed line is not in the bridge log")
+		t.Errorf("restrict-stdout by default: the printed line is not in the bridge log")
 	}
 	if code, body := fetch(t, "GET", url2+"/stdin", "", nil); code != 200 || body != "read 0\n" {
-		t.Errorf("restrict-stdin = false: /stdin = %d %q", code, body)
+		t.Errorf("restrict-stdin by default: /stdin = %d %q", code, body)
 	}
 	// Unrestricted, signal.signal is Python's own, which refuses to run
 	// outside the main thread: the same ValueError a request thread of

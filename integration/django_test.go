@@ -157,8 +157,9 @@ var csrfField = regexp.MustCompile(`name="csrfmiddlewaretoken" value="([^"]+)"`)
 
 // djangoSetup copies the Django project of testdata/django into a temp dir,
 // creates its SQLite database (migrate) and a superuser, and serves it at
-// /site from [daemon.django] behind nginx.
-func djangoSetup(t *testing.T) (*nginx, string) {
+// /site from [daemon.django] behind nginx. extra is appended to the
+// configuration; %[1]s in it is the project's wsgi.py.
+func djangoSetup(t *testing.T, extra string) (*nginx, string) {
 	t.Helper()
 	dir := testDir(t)
 	proj := realAppCopy(t, "testdata/django", filepath.Join(dir, "django"))
@@ -211,12 +212,15 @@ path = %[5]q
 process-group = "django"
 application-group = "%%{GLOBAL}"
 `, python, workerUser(), proj, proj, filepath.Join(proj, "mysite", "wsgi.py"))
+	if extra != "" {
+		conf += fmt.Sprintf(extra, filepath.Join(proj, "mysite", "wsgi.py"))
+	}
 	s := startServer(t, dir, conf)
 	return startNginx(t, dir, s.sock, nginxRealApp), dir
 }
 
 func TestDjangoProject(t *testing.T) {
-	n, _ := djangoSetup(t)
+	n, _ := djangoSetup(t, "")
 
 	t.Run("AdminLogin", func(t *testing.T) {
 		c := realAppClient(t)

@@ -20,6 +20,7 @@ type Config struct {
 	// ApplicationGroup is the one application group this process runs.
 	ApplicationGroup string
 	Threads          int      // request threads; wsgi.multithread = Threads > 1
+	Processes        int      // processes of the group: mod_wsgi.maximum_processes; 0 = 1
 	Multiprocess     bool     // wsgi.multiprocess
 	RunOnce          bool     // wsgi.run_once
 	PythonPath       []string // site.addsitedir each before anything is loaded
@@ -68,6 +69,7 @@ type workerConfig struct {
 	ProcessGroup     string   `json:"process_group"`
 	ApplicationGroup string   `json:"application_group"`
 	Threads          int      `json:"threads"`
+	Processes        int      `json:"processes,omitempty"`
 	Multiprocess     bool     `json:"multiprocess"`
 	RunOnce          bool     `json:"run_once"`
 	PythonPath       []string `json:"python_path,omitempty"`
@@ -88,7 +90,7 @@ type workerConfig struct {
 func (c Config) frame() ([]byte, error) {
 	js, err := json.Marshal(workerConfig{
 		Title: c.Argv0, ProcessGroup: c.ProcessGroup, ApplicationGroup: c.ApplicationGroup,
-		Threads: c.Threads, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
+		Threads: c.Threads, Processes: c.Processes, Multiprocess: c.Multiprocess, RunOnce: c.RunOnce,
 		PythonPath: c.PythonPath, RestrictStdin: c.RestrictStdin, RestrictStdout: c.RestrictStdout,
 		RestrictSignal: c.RestrictSignal, ImportScripts: c.ImportScripts, StackSize: c.StackSize,
 		Umask: c.Umask, MemoryLimit: c.MemoryLimit, VirtualMemoryLimit: c.VirtualMemoryLimit,
@@ -117,5 +119,17 @@ func (c Config) args() []string {
 	return append(a, "-c", bootstrap)
 }
 
-const bootstrap = "import os;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
-	"exec(compile(s,'<wsgifcgi-worker>','exec'))"
+// SourceName is the file name the worker's code carries in tracebacks: its
+// path in this repository. The source stays embedded in the binary; the
+// bootstrap puts it into linecache (an entry without mtime, which
+// linecache.checkcache keeps) and gives the module a __loader__ whose
+// get_source serves it again should anyone clear that cache, so tracebacks
+// through the worker's own code show its lines. __main__ gets no __file__:
+// multiprocessing's spawn would try to run that path in its children.
+const SourceName = "wsgifcgi/pyworker/worker.py"
+
+const bootstrap = "import os,linecache as L;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
+	"n='" + SourceName + "';t=s.decode('utf-8');" +
+	"L.cache[n]=(len(t),None,t.splitlines(True),n);" +
+	"__loader__=type('WorkerSource',(),{'get_source':lambda self,name:t})();" +
+	"del L,os;exec(compile(s,n,'exec'))"

@@ -143,18 +143,27 @@ func TestRestrictions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := "print: sys.stdout access restricted by mod_wsgi\nstdin: sys.stdin access restricted by mod_wsgi\nsignal returned <Handlers.SIG_IGN: 1>"
+	want := "print: sys.stdout access restricted by mod_wsgi\nstdin: sys.stdin access restricted by mod_wsgi\n" +
+		"buffer: OSError: sys.stdout access restricted by mod_wsgi\n" +
+		"encoding: OSError: sys.stdout access restricted by mod_wsgi\n" +
+		"fileno: OSError: sys.stdout access restricted by mod_wsgi\n" +
+		"stdin.buffer: OSError: sys.stdin access restricted by mod_wsgi\n" +
+		"signal returned <Handlers.SIG_IGN: 1>"
 	if out.String() != want {
 		t.Fatalf("restricted: %q", out.String())
 	}
-	wlog.waitFor(t, "mod_wsgi (pid="+strconv.Itoa(w.Pid())+"): Callback registration for signal 10 ignored.")
+	pid := strconv.Itoa(w.Pid())
+	wlog.waitFor(t, "mod_wsgi (pid="+pid+"): Callback registration for signal 10 ignored.")
+	// The log says which key lifts each restriction.
+	wlog.waitFor(t, "sys.stdout access restricted by mod_wsgi; set restrict-stdout = false in [server]")
+	wlog.waitFor(t, "sys.stdin access restricted by mod_wsgi; set restrict-stdin = false in [server]")
 
 	w, wlog = startWorker(t, Config{})
 	out, _, err, _ = serve(t, w, env(t, "restrict.wsgi"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out.String(), "print ok\nstdin ok\nsignal: ValueError") {
+	if !strings.HasPrefix(out.String(), "print ok\nstdin ok\nbuffer ok\nencoding ok\nfileno ok\nstdin.buffer ok\nsignal: ValueError") {
 		t.Fatalf("unrestricted: %q", out.String())
 	}
 	wlog.waitFor(t, "printed to stdout")

@@ -664,6 +664,43 @@ class Loader:
         return module
 
 
+class Counters:
+    """The per-process and per-thread counts of mod_wsgi 4.9's environ:
+    mod_wsgi.thread_id (a number per request thread, in the order they first
+    ran a request; the main thread has 0), mod_wsgi.thread_requests (requests
+    that thread ran before this one) and mod_wsgi.total_requests (requests
+    the process completed before this one started), all ints;
+    mod_wsgi.script_start, the time the application is called, in µs since
+    the epoch as a string; mod_wsgi.daemon_connects ('1') in daemon groups."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.threads = 0
+        self.total = 0
+        self.local = threading.local()
+
+    def begin(self, environ):
+        local = self.local
+        tid = getattr(local, 'id', None)
+        if tid is None:
+            with self.lock:
+                self.threads += 1
+                tid = local.id = self.threads
+            local.requests = 0
+        environ['mod_wsgi.thread_id'] = tid
+        environ['mod_wsgi.thread_requests'] = local.requests
+        environ['mod_wsgi.total_requests'] = self.total
+        environ['mod_wsgi.script_start'] = str(int(time.time() * 1000000))
+        if 'mod_wsgi.queue_start' in environ:
+            # One connection per request: the pipe is always there.
+            environ['mod_wsgi.daemon_connects'] = '1'
+        local.requests += 1
+
+    def end(self):
+        with self.lock:
+            self.total += 1
+
+
 class Worker:
     """Reader thread, request threads and the lifecycle of the process."""
 
@@ -673,6 +710,7 @@ class Worker:
         self.chan = chan
         self.loader = Loader()
         self.cond = threading.Condition(threading.Lock())  # of every Request
+        self.counters = Counters()
         self.requests = {}
         self.queue = queue.SimpleQueue()
         self.state = threading.Condition()
@@ -691,6 +729,9 @@ class Worker:
             # The mod_wsgi release whose behaviour this follows (the spec's
             # parity facts), a tuple as mod_wsgi gives it.
             'mod_wsgi.version': (4, 9, 4),
+            # No WSGIIgnoreActivity / WSGIEnableSendfile here: mod_wsgi's '0'.
+            'mod_wsgi.ignore_activity': '0',
+            'mod_wsgi.enable_sendfile': '0',
         }
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
@@ -868,7 +909,9 @@ class Worker:
             chan.frame(T_END, sid, flags=OUT_APP_ERROR)
             return
         resp = Response(req, chan, environ, self.inline)
+        self.counters.begin(environ)
         outcome = self.run_app(app, environ, resp, script)
+        self.counters.end()
         try:
             errors.flush()
         finally:
@@ -929,21 +972,33 @@ class Worker:
 
 
 class RestrictedStream:
-    """sys.stdin / sys.stdout replacement that refuses use, as mod_wsgi."""
+    """sys.stdin / sys.stdout replacement that refuses any use, attribute
+    access included (.buffer, .encoding, .fileno()), as mod_wsgi's
+    Restricted object does. The first refusal of each stream also logs the
+    configuration key that lifts it."""
+
+    __slots__ = ('_name', '_key')
+    _logged = set()
 
     def __init__(self, name):
-        self._msg = 'sys.%s access restricted by mod_wsgi' % name
+        object.__setattr__(self, '_name', name)
+        object.__setattr__(self, '_key', 'restrict-' + name)
 
-    def _deny(self, *args, **kwargs):
-        raise IOError(self._msg)
+    def __getattribute__(self, attr):
+        name = object.__getattribute__(self, '_name')
+        if name not in RestrictedStream._logged:
+            RestrictedStream._logged.add(name)
+            sys.stderr.write('mod_wsgi (pid=%d): sys.%s access restricted by mod_wsgi; set '
+                             '%s = false in [server] to allow it (the default since '
+                             'mod_wsgi 3.0).\n'
+                             % (os.getpid(), name, object.__getattribute__(self, '_key')))
+        raise OSError('sys.%s access restricted by mod_wsgi' % name)
 
-    read = readline = readlines = write = writelines = __iter__ = _deny
+    def __setattr__(self, attr, value):
+        self.__getattribute__(attr)
 
-    def flush(self):
-        pass
-
-    def fileno(self):
-        raise IOError(self._msg)
+    def __repr__(self):
+        return '<mod_wsgi.Restricted sys.%s>' % object.__getattribute__(self, '_name')
 
 
 def restrict_signal(original):
@@ -1048,6 +1103,10 @@ def setup_process(cfg):
     mod.process_group = cfg.get('process_group', '')
     mod.application_group = cfg.get('application_group', '')
     mod.version = (4, 9, 4)
+    # As mod_wsgi 4.9 sets them in a daemon process: the group's processes
+    # and threads (ints).
+    mod.maximum_processes = int(cfg.get('processes') or 1)
+    mod.threads_per_process = int(cfg.get('threads') or 1)
     sys.modules['mod_wsgi'] = mod
     if cfg.get('restrict_stdin'):
         sys.stdin = RestrictedStream('stdin')
@@ -1093,6 +1152,8 @@ def main():
         threading.Thread(target=heartbeat, args=(chan, float(cfg['heartbeat'])),
                          name='wsgi-heartbeat', daemon=True).start()
     worker.wait_stopped()
+    # Python flushes sys.stdout at exit: not through a restricted stream.
+    sys.stdout, sys.stdin = sys.__stdout__, sys.__stdin__
 
 
 if __name__ == '__main__':

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/wsgifcgi/wsgifcgi/convert"
 	"github.com/wsgifcgi/wsgifcgi/groups"
@@ -44,8 +46,11 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 	for _, n := range res.Notes {
 		fmt.Fprintln(stderr, n)
 	}
-	checkLoads(res, stderr)
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "warning:", w.Text(*dir))
+	}
 	if *dir == "" {
+		checkLoads(res, "", stderr)
 		if err := res.Write(stdout); err != nil {
 			fmt.Fprintln(stderr, "wsgifcgi convert:", err)
 			return 1
@@ -57,28 +62,42 @@ func runConvert(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	for _, f := range res.Files {
-		fmt.Fprintln(stderr, "wrote", f.Name)
+		fmt.Fprintln(stderr, "wrote", filepath.Join(*dir, f.Name))
 	}
+	checkLoads(res, *dir, stderr)
 	return 0
 }
 
 // checkLoads loads the output as `serve` would and reports what it says,
-// so a conversion that does not load is never silent.
-func checkLoads(res *convert.Result, stderr io.Writer) {
-	tmp, err := os.MkdirTemp("", "wsgifcgi-convert-")
-	if err != nil {
-		return
+// so a conversion that does not load is never silent. With dir (-o) it
+// loads the files written there, and the messages name them; without, it
+// loads a temporary copy and the messages name the files as stdout heads
+// them ("# ==> NAME <==").
+func checkLoads(res *convert.Result, dir string, stderr io.Writer) {
+	load, prefix := dir, ""
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "wsgifcgi-convert-")
+		if err != nil {
+			return
+		}
+		defer os.RemoveAll(tmp)
+		if err := res.WriteDir(tmp); err != nil {
+			return
+		}
+		load, prefix = tmp, tmp+string(filepath.Separator)
 	}
-	defer os.RemoveAll(tmp)
-	if err := res.WriteDir(tmp); err != nil {
-		return
+	name := func(s string) string {
+		if prefix == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, prefix, "")
 	}
-	cfg, err := groups.Load(tmp)
+	cfg, err := groups.Load(load)
 	if err != nil {
-		fmt.Fprintln(stderr, "warning: the converted configuration does not load:", err)
+		fmt.Fprintln(stderr, "warning: the converted configuration does not load:", name(err.Error()))
 		return
 	}
 	for _, w := range cfg.Warnings {
-		fmt.Fprintln(stderr, "warning:", w)
+		fmt.Fprintln(stderr, "warning:", name(w))
 	}
 }

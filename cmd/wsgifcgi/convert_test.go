@@ -75,3 +75,48 @@ func TestConvertErrors(t *testing.T) {
 		}
 	}
 }
+
+// Warnings name the files convert wrote with -o DIR (not a temporary copy
+// that is gone), or on stdout the names that head each file there.
+func TestConvertWarningsNameTheOutputFiles(t *testing.T) {
+	src := t.TempDir()
+	conf := filepath.Join(src, "httpd.conf")
+	// /dav after / can never match (a groups warning); the :80/:443 pair
+	// keeps its ports (a convert warning).
+	os.WriteFile(conf, []byte(`WSGIScriptAlias / /srv/site.wsgi
+WSGIScriptAlias /dav /srv/dav.wsgi
+<VirtualHost *:80>
+ServerName pair.example.com
+</VirtualHost>
+<VirtualHost *:443>
+ServerName pair.example.com
+</VirtualHost>
+`), 0o644)
+	dir := filepath.Join(t.TempDir(), "conf.d")
+	var out, errb bytes.Buffer
+	if code := runConvert([]string{conf, "-o", dir}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	for _, want := range []string{
+		"warning: " + filepath.Join(dir, "00-server.toml") + ":", `"/dav" can never match`,
+		"port = 80 is kept in " + filepath.Join(dir, "10-pair.example.com_80.toml"),
+		"wrote " + filepath.Join(dir, "00-server.toml"),
+	} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("-o: stderr lacks %q:\n%s", want, errb.String())
+		}
+	}
+	if strings.Contains(errb.String(), os.TempDir()+"/wsgifcgi-convert-") {
+		t.Errorf("-o: a warning names a temporary file:\n%s", errb.String())
+	}
+
+	out.Reset()
+	errb.Reset()
+	if code := runConvert([]string{conf}, &out, &errb); code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(errb.String(), "warning: 00-server.toml:") || strings.Contains(errb.String(), "wsgifcgi-convert-") ||
+		!strings.Contains(out.String(), "# ==> 00-server.toml <==") {
+		t.Errorf("stdout: warnings should name 00-server.toml:\n%s", errb.String())
+	}
+}

@@ -39,7 +39,7 @@ func check(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		fmt.Fprintln(os.Stderr, "warning:", w)
 	}
 	if err := gateway.Check(cfg); err != nil {

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mattn/go-isatty"
 	"github.com/rs/zerolog"
 
 	"github.com/wsgifcgi/wsgifcgi/bridge"
@@ -51,9 +52,9 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	log := newLogger(cfg.Server.LogFormat, cfg.Server.LogLevel)
+	log := newLogger(os.Stderr, cfg.Server.LogFormat, cfg.Server.LogLevel)
 	startPprof(log)
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		log.Warn().Msg(w)
 	}
 	// Taken before any worker starts, so that none inherits LISTEN_*.
@@ -183,7 +184,7 @@ func reload(gw *gateway.Gateway, paths []string, log zerolog.Logger) *groups.Con
 		log.Error().Err(err).Msg("SIGHUP: configuration rejected, keeping the running one")
 		return nil
 	}
-	for _, w := range cfg.Warnings {
+	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		log.Warn().Msg(w)
 	}
 	log.Info().Msg("SIGHUP: configuration reloaded")
@@ -247,16 +248,24 @@ func listenMetrics(spec string, mode os.FileMode) (net.Listener, error) {
 	return bridge.Listen(spec, bridge.ListenConfig{SocketMode: mode})
 }
 
-func newLogger(format, level string) zerolog.Logger {
+// newLogger writes to out. The console format colours its lines only when
+// out is a terminal: in a file, a pipe or the journal the escape codes
+// would be noise.
+func newLogger(out *os.File, format, level string) zerolog.Logger {
 	var log zerolog.Logger
 	if format == "console" {
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: time.RFC3339})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !isTerminal(out)})
 	} else {
-		log = zerolog.New(os.Stderr)
+		log = zerolog.New(out)
 	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
 		lvl = zerolog.InfoLevel
 	}
 	return log.Level(lvl).With().Timestamp().Logger()
+}
+
+func isTerminal(f *os.File) bool {
+	fd := f.Fd()
+	return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
 }

@@ -1,4 +1,5 @@
-# Reports what print(), sys.stdin and signal.signal() do in this worker.
+# Reports what print(), sys.stdin, sys.stdout's attributes and
+# signal.signal() do in this worker.
 import signal
 import sys
 
@@ -15,6 +16,15 @@ def application(environ, start_response):
         out.append('stdin ok')
     except IOError as e:
         out.append('stdin: %s' % e)
+    # Any use of a restricted stream fails, attribute access included
+    # (Mercurial reads sys.stdout.buffer at import).
+    for name, use in (('buffer', lambda: sys.stdout.buffer), ('encoding', lambda: sys.stdout.encoding),
+                      ('fileno', lambda: sys.stdout.fileno()), ('stdin.buffer', lambda: sys.stdin.buffer)):
+        try:
+            use()
+            out.append('%s ok' % name)
+        except OSError as e:
+            out.append('%s: %s: %s' % (name, type(e).__name__, e))
     try:
         r = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
         out.append('signal returned %r' % (r,))
