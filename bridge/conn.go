@@ -215,10 +215,10 @@ func (c *conn) runRequest(r *request) {
 	c.mu.Lock()
 	c.handlers++
 	c.mu.Unlock()
-	go func() {
+	c.srv.runners.run(func() {
 		c.run(r)
 		c.requestDone()
-	}()
+	})
 }
 
 // requestDone runs when a handler has returned and its request ended.

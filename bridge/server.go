@@ -76,6 +76,7 @@ type Server struct {
 	connSeq atomic.Uint64
 	readers sync.Pool // *recordReader, reused across connections
 	poll    poller    // parked idle connections
+	runners runners   // goroutines that ran handlers
 	epoch   time.Time // of the poller's clock
 	mu      sync.Mutex
 	closing bool
@@ -347,6 +348,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		n := s.open
 		s.mu.Unlock()
 		if n == 0 && s.Active() == 0 {
+			s.runners.close()
 			return err
 		}
 		select {
@@ -384,6 +386,7 @@ func (s *Server) Close() error {
 		c.close()
 	}
 	s.poll.close()
+	s.runners.close()
 	return err
 }
 

@@ -44,16 +44,28 @@ type wsgiMeta struct {
 func buildEnviron(env *pyworker.Environ, ps []bridge.Param, rt *groups.Route, opt environOptions, m wsgiMeta) bool {
 	scheme := "http"
 	// Repeated HTTP_* params are joined with ", ", any other repeated param
-	// takes its last value. Most requests have no repeats, so look for one
-	// before paying for a merged copy.
-	merged := ps
-	if hasRepeats(ps) {
+	// takes its last value, each at its first position.
+	var merged []bridge.Param
+	var rep repeats
+	if !rep.find(ps) {
 		merged = mergeRepeats(ps)
 	}
 	ok := true
 	var hdrType, hdrLength string
 	hasType, hasLength := false, false
-	for _, p := range merged {
+	n := len(ps)
+	if merged != nil {
+		n = len(merged)
+	}
+	for i := 0; i < n; i++ {
+		var p bridge.Param
+		if merged != nil {
+			p = merged[i]
+		} else if m, first := rep.merged(ps, i); first {
+			p = m
+		} else {
+			continue // a repeat, given at the name's first position
+		}
 		switch p.Name {
 		case "HTTP_CONTENT_TYPE":
 			// CGI carries these two headers only as CONTENT_TYPE and
@@ -135,17 +147,63 @@ func boolString(b bool) string {
 	return "0"
 }
 
-// hasRepeats compares pairwise: a request has a few dozen params, and this
-// keeps the common case free of allocation.
-func hasRepeats(ps []bridge.Param) bool {
-	for i := 1; i < len(ps); i++ {
-		for j := 0; j < i; j++ {
-			if ps[i].Name == ps[j].Name {
-				return true
+// repeats finds the repeated names among a request's params without
+// allocating: an open-addressed table of its few dozen names on the stack
+// (nginx's stock fastcgi_params and the usual overrides of HTTP_HOST,
+// SCRIPT_NAME and PATH_INFO make repeats the common case).
+type repeats struct {
+	slots [256]struct{ first, last, n uint8 } // n == 0: empty
+	of    [maxRepeatParams]uint8              // param -> its name's slot
+}
+
+// maxRepeatParams is the most params the table takes; mergeRepeats does
+// the rest.
+const maxRepeatParams = 160
+
+// find fills the table; false when there are too many params for it.
+func (r *repeats) find(ps []bridge.Param) bool {
+	if len(ps) > maxRepeatParams {
+		return false
+	}
+	for i, p := range ps {
+		h := uint32(2166136261)
+		for j := 0; j < len(p.Name); j++ {
+			h = (h ^ uint32(p.Name[j])) * 16777619
+		}
+		k := uint8(h)
+		for r.slots[k].n != 0 && ps[r.slots[k].first].Name != p.Name {
+			k++
+		}
+		e := &r.slots[k]
+		if e.n == 0 {
+			e.first = uint8(i)
+		}
+		e.last, e.n = uint8(i), e.n+1
+		r.of[i] = k
+	}
+	return true
+}
+
+// merged is param i as the environ takes it; false for a repeat after the
+// first of its name.
+func (r *repeats) merged(ps []bridge.Param, i int) (bridge.Param, bool) {
+	e := r.slots[r.of[i]]
+	switch {
+	case e.n == 1:
+		return ps[i], true
+	case int(e.first) != i:
+		return bridge.Param{}, false
+	case strings.HasPrefix(ps[i].Name, "HTTP_") && ps[i].Name != "HTTP_HOST":
+		v := ps[i].Value
+		for j := i + 1; j <= int(e.last); j++ {
+			if ps[j].Name == ps[i].Name {
+				v += ", " + ps[j].Value
 			}
 		}
+		return bridge.Param{Name: ps[i].Name, Value: v}, true
+	default:
+		return bridge.Param{Name: ps[i].Name, Value: ps[e.last].Value}, true
 	}
-	return false
 }
 
 // mergeRepeats keeps the first position of each name. HTTP_HOST is not

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -98,5 +100,36 @@ func TestEnvironRepeatedHostIsAnOverride(t *testing.T) {
 	buildEnviron(&e, ps, &groups.Route{}, environOptions{}, wsgiMeta{})
 	if env := decode(&e); env["HTTP_HOST"] != "localhost:8080" || env["HTTP_X_A"] != "1, 2" {
 		t.Errorf("HTTP_HOST %q HTTP_X_A %q, want localhost:8080 and 1, 2", env["HTTP_HOST"], env["HTTP_X_A"])
+	}
+}
+
+// The table that finds repeated params agrees with mergeRepeats: repeated
+// HTTP_* joined with ", " (HTTP_HOST excepted), others last-wins, each at
+// its name's first position.
+func TestRepeatsTableMatchesMerge(t *testing.T) {
+	names := []string{"HTTP_HOST", "HTTP_ACCEPT", "SCRIPT_NAME", "PATH_INFO", "HTTP_X", "QUERY_STRING", "A", "B"}
+	for seed := 0; seed < 500; seed++ {
+		var ps []bridge.Param
+		n := 1 + seed%40
+		for i := 0; i < n; i++ {
+			name := names[(seed*7+i*i*3+i)%len(names)]
+			if (seed+i)%5 == 0 {
+				name = fmt.Sprintf("N%d", i) // unique
+			}
+			ps = append(ps, bridge.Param{Name: name, Value: fmt.Sprint(i)})
+		}
+		var r repeats
+		if !r.find(ps) {
+			t.Fatal("table refused a short list")
+		}
+		var got []bridge.Param
+		for i := range ps {
+			if p, ok := r.merged(ps, i); ok {
+				got = append(got, p)
+			}
+		}
+		if want := mergeRepeats(ps); !reflect.DeepEqual(got, want) {
+			t.Fatalf("params %v:\n got %v\nwant %v", ps, got, want)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			return writeError(w, 400)
 		}
 		out := &sink{w: w}
-		call := &pyworker.Call{Environ: env, Body: body, Out: out,
+		call := &pyworker.Call{Environ: env, ScriptMTime: rt.ScriptMTime, Body: body, Out: out,
 			Log: g.log.With().Str("request_id", rl.id).Str("process_group", rt.ProcessGroup).
 				Str("application_group", rt.ApplicationGroup).Logger()}
 		res, pid, err := p.Serve(r.Context(), call)

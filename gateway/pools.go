@@ -229,7 +229,6 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		Name:              label + "|" + app,
 		Worker:            wc,
 		Processes:         d.Processes,
-		Ahead:             aheadForExperiment(),
 		MaximumRequests:   d.MaximumRequests,
 		QueueTimeout:      d.QueueTimeout,
 		Backlog:           d.ListenBacklog,
@@ -381,5 +380,3 @@ func fileExists(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.Mode().IsRegular()
 }
-
-func aheadForExperiment() int { n, _ := strconv.Atoi(os.Getenv("WSGIFCGI_AHEAD")); return n }

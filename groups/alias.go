@@ -30,6 +30,7 @@ type alias struct {
 // target is a resolved script: the file and the SCRIPT_NAME/PATH_INFO split.
 type target struct {
 	file       string
+	mtime      int64 // of file, when routing checked it (ns since the epoch)
 	scriptName string
 	pathInfo   string
 	alias      *alias
@@ -59,7 +60,8 @@ func (a *alias) resolve(path string) (t target, ok bool, rerr *RouteError) {
 			}
 			t.scriptName, t.pathInfo = a.url, ""
 		}
-		return t, true, checkScript(t.file, "", "")
+		t.mtime, rerr = checkScript(t.file, "", "")
+		return t, true, rerr
 	}
 	seg, after := rest, ""
 	if seg != "" {
@@ -74,7 +76,8 @@ func (a *alias) resolve(path string) (t target, ok bool, rerr *RouteError) {
 	}
 	t.file = filepath.Join(a.path, seg)
 	t.scriptName, t.pathInfo = a.mount+"/"+seg, after
-	return t, true, checkScript(t.file, a.path, a.realDir)
+	t.mtime, rerr = checkScript(t.file, a.path, a.realDir)
+	return t, true, rerr
 }
 
 // resolveMatch is WSGIScriptAliasMatch: $N of the match go into the path;
@@ -101,37 +104,38 @@ func (a *alias) resolveMatch(path string) (t target, ok bool, rerr *RouteError) 
 		return t, true, &RouteError{403, "script path escapes: " + file}
 	}
 	t.file = filepath.Clean(file)
-	return t, true, checkScript(t.file, "", "")
+	t.mtime, rerr = checkScript(t.file, "", "")
+	return t, true, rerr
 }
 
-// checkScript requires a regular file. With dir set, the file with its
-// symlinks resolved must also stay inside dir (resolved: realDir, or now if
-// the directory did not exist at load).
-func checkScript(file, dir, realDir string) *RouteError {
+// checkScript requires a regular file and returns its modification time.
+// With dir set, the file with its symlinks resolved must also stay inside
+// dir (resolved: realDir, or now if the directory did not exist at load).
+func checkScript(file, dir, realDir string) (int64, *RouteError) {
 	real := file
 	if dir != "" {
 		if realDir == "" {
 			if realDir = realDirOf(dir); realDir == "" {
-				return &RouteError{404, "script directory not found: " + dir}
+				return 0, &RouteError{404, "script directory not found: " + dir}
 			}
 		}
 		r, err := filepath.EvalSymlinks(file)
 		if err != nil {
-			return statError(file, err)
+			return 0, statError(file, err)
 		}
 		if !inside(r, realDir) {
-			return &RouteError{403, "script escapes its directory " + dir + ": " + file}
+			return 0, &RouteError{403, "script escapes its directory " + dir + ": " + file}
 		}
 		real = r
 	}
 	fi, err := os.Stat(real)
 	if err != nil {
-		return statError(file, err)
+		return 0, statError(file, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return &RouteError{404, "script is not a regular file: " + file}
+		return 0, &RouteError{404, "script is not a regular file: " + file}
 	}
-	return nil
+	return fi.ModTime().UnixNano(), nil
 }
 
 // statError: missing (or a path through a file) is 404, anything else 403.

@@ -25,10 +25,11 @@ func (s *scope) handlerScript(p Params, path string, caseSensitive bool) (target
 	if grant == nil {
 		return t, &RouteError{404, "no script-alias matches " + quoteTrunc(path) + " and no [[directory]] handler covers " + file}
 	}
-	if rerr := checkScript(file, grant.path, grant.realDir); rerr != nil {
+	mtime, rerr := checkScript(file, grant.path, grant.realDir)
+	if rerr != nil {
 		return t, rerr
 	}
-	t.file = file
+	t.file, t.mtime = file, mtime
 	t.scriptName, t.pathInfo = splitAtScript(p, path, filepath.Base(file), caseSensitive)
 	return t, nil
 }

@@ -168,6 +168,7 @@ type Auth struct {
 type Route struct {
 	VHost             string // server-name of the vhost that answered; "" = server context
 	ScriptFilename    string // absolute path of the script to run
+	ScriptMTime       int64  // its modification time when routed (ns since the epoch; 0: unknown)
 	ScriptName        string // SCRIPT_NAME as mod_wsgi sets it
 	PathInfo          string // PATH_INFO as mod_wsgi sets it
 	ProcessGroup      string // "" = %{GLOBAL} (embedded pool), else a daemon name

@@ -79,6 +79,7 @@ func (c *Config) route(p Params, runScript bool) (*Route, *RouteError) {
 	rt := &Route{
 		VHost:             sc.name,
 		ScriptFilename:    t.file,
+		ScriptMTime:       t.mtime,
 		ScriptName:        t.scriptName,
 		PathInfo:          t.pathInfo,
 		CallableObject:    req.callableObject(ctx.str(getCallable, "application")),

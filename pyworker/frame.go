@@ -24,7 +24,7 @@ const headerSize = 12
 // Frames from Go to the worker.
 const (
 	tConfig   = 1 // JSON configuration, the first frame
-	tRequest  = 2 // environ blob; fNoBody: the request has no body
+	tRequest  = 2 // u64 script mtime (ns; 0: unknown), environ blob; fNoBody: no body
 	tBody     = 3 // request body bytes; fEOF ends it, fErr says reading it failed
 	tCredit   = 4 // u32: response bytes the Sink took
 	tAbort    = 5 // the client is gone

@@ -4,6 +4,7 @@
 package pyworker
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"strings"
@@ -40,9 +41,13 @@ type WholeWriter interface {
 
 // Call is one request for a worker.
 type Call struct {
-	Environ *Environ  // all string keys of the WSGI environ (CGI vars, mod_wsgi.*, wsgi.url_scheme)
-	Body    io.Reader // request body, pulled as the application reads wsgi.input; nil: empty
-	Out     Sink
+	Environ *Environ // all string keys of the WSGI environ (CGI vars, mod_wsgi.*, wsgi.url_scheme)
+	// ScriptMTime is SCRIPT_FILENAME's modification time (ns since the
+	// epoch) as the caller found it; the worker compares it with the loaded
+	// module's for script reloading instead of calling stat again. 0: unknown.
+	ScriptMTime int64
+	Body        io.Reader // request body, pulled as the application reads wsgi.input; nil: empty
+	Out         Sink
 	// Log receives the request's wsgi.errors lines (and its traceback on failure);
 	// the caller puts request id and groups on it.
 	Log zerolog.Logger
@@ -73,14 +78,20 @@ var (
 )
 
 // Environ accumulates the string part of a WSGI environ in the wire form the
-// worker decodes with one call: name NUL value NUL, repeated.
+// worker decodes with one call: name NUL value NUL, repeated. Room for the
+// REQUEST frame's header comes first, so that the environ is sent as it is.
 type Environ struct{ buf []byte }
+
+const requestRoom = headerSize + 8 // frame header, script mtime
 
 // Add appends one variable. It refuses (false) an empty name or a NUL in
 // either part, which the encoding cannot carry.
 func (e *Environ) Add(name, value string) bool {
 	if name == "" || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return false
+	}
+	if len(e.buf) < requestRoom {
+		e.buf = append(e.buf[:0], make([]byte, requestRoom)...)
 	}
 	e.buf = append(e.buf, name...)
 	e.buf = append(e.buf, 0)
@@ -93,4 +104,19 @@ func (e *Environ) Add(name, value string) bool {
 func (e *Environ) Reset() { e.buf = e.buf[:0] }
 
 // Bytes is the encoded environ; valid until the next Add or Reset.
-func (e *Environ) Bytes() []byte { return e.buf }
+func (e *Environ) Bytes() []byte {
+	if len(e.buf) < requestRoom {
+		return nil
+	}
+	return e.buf[requestRoom:]
+}
+
+// frame is the REQUEST frame carrying e (which it overwrites the room of).
+func (e *Environ) frame(flags uint8, id uint32, mtime int64) []byte {
+	if len(e.buf) < requestRoom {
+		e.buf = append(e.buf[:0], make([]byte, requestRoom)...)
+	}
+	putHeader(e.buf, tRequest, flags, id, len(e.buf)-headerSize)
+	binary.BigEndian.PutUint64(e.buf[headerSize:], uint64(mtime))
+	return e.buf
+}

@@ -16,21 +16,21 @@ func (w *Worker) Serve(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	var env []byte
-	if c.Environ != nil {
-		env = c.Environ.Bytes()
-	}
-	frame := make([]byte, headerSize+len(env))
 	var flags uint8
 	if c.Body == nil {
 		flags = fNoBody
 	}
-	putHeader(frame, tRequest, flags, s.id, len(env))
-	copy(frame[headerSize:], env)
+	env := c.Environ
+	if env == nil {
+		env = new(Environ)
+	}
+	frame := env.frame(flags, s.id, c.ScriptMTime)
 
 	var pumped chan struct{}
 	defer func() {
-		close(s.finished)
+		if s.finished != nil {
+			close(s.finished)
+		}
 		for _, ev := range s.abandon() {
 			w.putBuf(ev.buf)
 		}

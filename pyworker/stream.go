@@ -40,17 +40,18 @@ type stream struct {
 	abandoned bool // Serve has returned: drop what arrives
 
 	wake     chan struct{} // an event was queued
+	// With a body only: the pump's signals.
 	creditUp chan struct{} // credit grew
 	finished chan struct{} // Serve is returning: the body pump stops
 }
 
 func newStream(id uint32, c *Call) *stream {
 	ww, _ := c.Out.(WholeWriter)
-	return &stream{
-		id: id, log: c.Log, freed: c.Freed, whole: ww, credit: bodyWindow,
-		wake: make(chan struct{}, 1), creditUp: make(chan struct{}, 1),
-		finished: make(chan struct{}),
+	s := &stream{id: id, log: c.Log, freed: c.Freed, whole: ww, credit: bodyWindow, wake: make(chan struct{}, 1)}
+	if c.Body != nil {
+		s.creditUp, s.finished = make(chan struct{}, 1), make(chan struct{})
 	}
+	return s
 }
 
 // push queues ev; it reports false when nobody will take it.

@@ -9,6 +9,7 @@ under a lock, so frames of concurrent requests never interleave.
 
 import collections
 import hashlib
+import io
 import json
 import os
 import queue
@@ -23,10 +24,11 @@ import traceback
 
 HDR = struct.Struct('!BBxxII')
 U32 = struct.Struct('!I')
+U64 = struct.Struct('!Q')
 
 # Go -> worker
 T_CONFIG = 1     # JSON, first frame
-T_REQUEST = 2    # environ blob; F_NOBODY: the request has no body
+T_REQUEST = 2    # u64 script mtime (ns; 0: unknown), environ blob; F_NOBODY: no body
 T_BODY = 3       # request body bytes; F_EOF: the body ends here; F_ERR: it failed
 T_CREDIT = 4     # u32: response bytes the client took
 T_ABORT = 5      # the client is gone
@@ -136,13 +138,19 @@ class Channel:
 
 
 class FrameReader:
-    """Frames from Go on fd 3, parsed out of an own buffer so that whether a
-    whole frame is already buffered is known (inline mode polls with it)."""
+    """Frames from Go on fd 3, read into one reused buffer (a fresh 256 KiB
+    bytes object per read costs an mmap, an mremap and a munmap) and parsed
+    out of it, so that whether a whole frame is already here is known
+    (inline mode polls with it)."""
+
+    SIZE = 256 * 1024
 
     def __init__(self, fd, before_wait=None):
-        self.fd = fd
-        self.buf = b''
-        self.pos = 0
+        self.file = io.FileIO(fd, 'rb', closefd=False)
+        self.buf = bytearray(self.SIZE)
+        self.view = memoryview(self.buf)
+        self.start = 0     # first byte not parsed yet
+        self.end = 0       # end of the bytes read
         # Called when no whole frame is buffered, before reading more: the
         # answers deferred meanwhile go out before the reader may wait.
         self.before_wait = before_wait
@@ -151,23 +159,36 @@ class FrameReader:
 
     def _frame(self):
         """The next buffered frame, or None if it is not all here yet."""
-        buf, pos = self.buf, self.pos
-        if len(buf) - pos < HDR.size:
+        pos = self.start
+        if self.end - pos < 12:
             return None
-        typ, flags, sid, n = HDR.unpack_from(buf, pos)
-        end = pos + HDR.size + n
-        if len(buf) < end:
+        typ, flags, sid, n = HDR.unpack_from(self.buf, pos)
+        stop = pos + 12 + n
+        if stop > self.end:
             return None
-        self.pos = end
-        return typ, flags, sid, buf[pos + HDR.size:end]
+        self.start = stop
+        return typ, flags, sid, self.view[pos + 12:stop].tobytes()
 
     def _fill(self, want):
-        data = os.read(self.fd, max(want, 256 * 1024))
-        if not data:
+        """Reads at least one byte more, with room for want bytes."""
+        have = self.end - self.start
+        if have + want > len(self.buf) - self.start:
+            # Move the partial frame to the front, in a bigger buffer if
+            # the frame needs it.
+            size = max(self.SIZE, have + want)
+            buf = bytearray(size) if size > len(self.buf) else self.buf
+            rest = self.view[self.start:self.end].tobytes()
+            if buf is not self.buf:
+                self.view.release()
+                self.buf, self.view = buf, memoryview(buf)
+            self.buf[:have] = rest
+            self.start, self.end = 0, have
+        elif have == 0:
+            self.start = self.end = 0
+        n = self.file.readinto(self.view[self.end:])
+        if not n:
             return False
-        rest = self.buf[self.pos:]
-        self.buf = rest + data if rest else data
-        self.pos = 0
+        self.end += n
         return True
 
     def read(self):
@@ -176,10 +197,10 @@ class FrameReader:
             f = self._frame()
             if f is not None:
                 return f
-            have = len(self.buf) - self.pos
-            want = HDR.size - have
-            if have >= HDR.size:
-                want = HDR.size + U32.unpack_from(self.buf, self.pos + 8)[0] - have
+            have = self.end - self.start
+            want = 12 - have
+            if have >= 12:
+                want = 12 + U32.unpack_from(self.buf, self.start + 8)[0] - have
             if self.before_wait is not None:
                 self.before_wait()
             if not self._fill(want):
@@ -624,11 +645,14 @@ class Loader:
         self.loaded = {}
         self.names = {}   # script path -> module name
 
-    def load(self, path, reloading, mechanism):
-        try:
-            mtime = os.stat(path).st_mtime
-        except OSError:
-            raise NotFound(path) from None
+    def load(self, path, reloading, mechanism, mtime=0):
+        """mtime: the file's modification time in ns as the bridge found it
+        when it routed the request (0: unknown, stat it here)."""
+        if not mtime:
+            try:
+                mtime = os.stat(path).st_mtime_ns
+            except OSError:
+                raise NotFound(path) from None
         name = self.names.get(path)
         if name is None:
             name = '_mod_wsgi_' + hashlib.md5(path.encode('utf-8', 'surrogateescape')).hexdigest()
@@ -858,7 +882,9 @@ class Worker:
                     self.state.notify_all()
 
     def handle(self, req):
-        it = iter(req.blob.decode('latin-1').split('\0'))
+        blob = req.blob
+        mtime = U64.unpack_from(blob)[0]
+        it = iter(blob[8:].decode('latin-1').split('\0'))
         environ = dict(zip(it, it))
         req.blob = None
         environ.update(self.static)
@@ -879,7 +905,7 @@ class Worker:
         script = environ.get('SCRIPT_FILENAME', '')
         try:
             module = self.loader.load(script, environ.get('mod_wsgi.script_reloading', '1') == '1',
-                                      environ.get('mod_wsgi.reload_mechanism', 'module'))
+                                      environ.get('mod_wsgi.reload_mechanism', 'module'), mtime)
         except NotFound:
             chan.log(sid, L_ERROR, 'Target WSGI script not found or unable to stat: %s' % script)
             chan.frame(T_END, sid, flags=OUT_NOT_FOUND)

@@ -32,6 +32,13 @@ var (
 	ErrRequestTimeout = errors.New("pool: request-timeout reached")
 )
 
+// DefaultAhead is how many requests a busy process may hold beyond its
+// threads. Measured behind nginx with 16 clients on one thread: 2 ahead
+// gave 11,500 requests/s, 8 gave 15,600 and 16 gave 18,000; a deeper
+// queue in the pipe lets the worker read and answer more requests per
+// system call.
+const DefaultAhead = 16
+
 // Spec is what a pool needs; the caller derives it from configuration.
 type Spec struct {
 	Name      string          // for logs: "process-group|application-group"
@@ -40,7 +47,8 @@ type Spec struct {
 	// Ahead is how many requests a process may hold beyond its threads,
 	// waiting in its pipe, when every thread of the pool is busy: the
 	// worker then starts the next one without a round trip to the bridge,
-	// and reads and answers several at once. 0: as many as its threads.
+	// and reads and answers several at once. 0: DefaultAhead, or its
+	// threads when it has more.
 	Ahead           int
 	MaximumRequests int           // a process is replaced after this many requests (0: never)
 	QueueTimeout    time.Duration // a queued request gets ErrQueueTimeout after this (0: waits for its client)
@@ -114,7 +122,7 @@ func New(spec Spec, start Start) *Pool {
 		spec.Backlog = 100
 	}
 	if spec.Ahead <= 0 {
-		spec.Ahead = spec.Worker.Threads
+		spec.Ahead = max(DefaultAhead, spec.Worker.Threads)
 	}
 	if spec.ShutdownTimeout <= 0 {
 		spec.ShutdownTimeout = 5 * time.Second
@@ -325,12 +333,13 @@ func (p *Pool) waitFailure() error {
 
 // pickLocked returns the least busy process with a free thread, or else
 // the least busy one with room ahead of its threads. Nothing is sent ahead
-// while a process is starting (it will have free threads) or when
-// queue-timeout is set: a request waiting in a worker's pipe can no longer
-// be taken back when its time in the queue is up.
+// while a process is starting (it will have free threads), nor with
+// queue-timeout or request-timeout set: a request waiting in a worker's
+// pipe cannot be taken back when its time in the queue is up, and its
+// wait would count as running time.
 func (p *Pool) pickLocked() *proc {
 	limit := p.spec.Worker.Threads
-	if p.starting == 0 && p.spec.QueueTimeout <= 0 {
+	if p.starting == 0 && p.spec.QueueTimeout <= 0 && p.spec.RequestTimeout <= 0 {
 		limit += p.spec.Ahead
 	}
 	var best *proc
