@@ -39,7 +39,7 @@ type stream struct {
 	credit    int  // request body bytes the worker can take
 	abandoned bool // Serve has returned: drop what arrives
 
-	wake     chan struct{} // an event was queued
+	wake chan struct{} // an event was queued
 	// With a body only: the pump's signals.
 	creditUp chan struct{} // credit grew
 	finished chan struct{} // Serve is returning: the body pump stops
