@@ -18,17 +18,15 @@ import (
 const readBufferSize = 16 << 10
 
 // idleLinger is how long the reader of a connection that has just become
-// idle keeps waiting for the next request, with its buffer, before it
-// parks the connection (see conn). A park and a resume cost about a dozen
-// system calls and a goroutine; behind nginx, whose upstream keepalive
-// cache hands out the most recently used connection first, the
-// connections at the bottom of the cache are used only when the load
-// peaks, every few milliseconds under a steady load, so a linger of a few
-// milliseconds parked and resumed them over and over (measured: thousands
-// of resumes a second at 15,000 requests/s). Short enough that the readers
-// and buffers lingering stay few: the connections used in the last tenth
-// of a second.
-const idleLinger = 100 * time.Millisecond
+// idle keeps waiting for the next request, with its buffer, as it always
+// did, before it parks the connection (see conn). Behind a busy front end
+// the next request on a keep-alive connection comes within a millisecond,
+// and waiting for it costs nothing more than it did, where a park and a
+// resume cost about a dozen system calls and a goroutine (behind nginx at
+// 7,000 requests/s: a dozen parks in 7 s). Short, so that the readers and
+// buffers lingering stay few: the connections that finished a request in
+// the last few milliseconds.
+const idleLinger = 5 * time.Millisecond
 
 // conn is one connection from the web server while it is served. Its
 // reader goroutine reads and dispatches records; each request's handler
