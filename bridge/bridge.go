@@ -63,13 +63,14 @@ type FinalWriter interface {
 }
 
 // Ender is implemented by the bridge's ResponseWriter. EndWith ends the
-// request at once, before its handler returns: p is the rest of FCGI_STDOUT,
-// sent with the closing records in one write. It does so only when it need
-// not wait (the web server has sent all of STDIN, nothing is held and p is
-// at most MaxEndWith bytes) and reports false, having sent nothing,
-// otherwise. After it, the handler's writes fail and its EndStatus is unused.
+// request at once, before its handler returns: head and then body are the
+// rest of FCGI_STDOUT, sent with the closing records in one write. It does
+// so only when it need not wait (the web server has sent all of STDIN,
+// nothing was written and the two are at most MaxEndWith bytes) and reports
+// false, having sent nothing, otherwise. After it, the handler's writes
+// fail and its EndStatus is unused.
 type Ender interface {
-	EndWith(p []byte) (bool, error)
+	EndWith(head, body []byte) (bool, error)
 }
 
 // MaxEndWith is the most STDOUT that EndWith sends: a response that fits

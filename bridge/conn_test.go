@@ -755,3 +755,47 @@ func TestWriteFinal(t *testing.T) {
 		t.Fatalf("big: %d bytes", got+len(resp.stdout))
 	}
 }
+
+// EndWith ends a request from another goroutine, its two parts in records
+// of their own, and refuses (sending nothing) until STDIN has ended.
+func TestEndWith(t *testing.T) {
+	head := []byte("Status: 200 OK\r\n\r\n")
+	body := bytes.Repeat([]byte("0123456789"), 6000)
+	ended := make(chan bool, 2)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		e := w.(Ender)
+		if r.Params[0].Value == "/early" {
+			ok, _ := e.EndWith(head, body) // STDIN goes on: refused
+			ended <- ok
+		}
+		io.Copy(io.Discard, r.Stdin)
+		done := make(chan struct{})
+		go func() { // as the worker's reader does
+			ok, err := e.EndWith(head, body)
+			ended <- ok && err == nil
+			close(done)
+		}()
+		<-done
+		if _, err := w.Write([]byte("late")); !errors.Is(err, errAfterEnd) {
+			t.Errorf("write after EndWith: %v", err)
+		}
+		return EndStatus{AppStatus: 7} // unused: the request has ended
+	}))
+	client, _ := serveConn(t, s)
+	for i, path := range []string{"/now", "/early"} {
+		id := uint16(i + 1)
+		in := beginRec(id, RoleResponder, true)
+		in = append(in, rec(typeParams, id, encodePairs(Param{"SCRIPT_NAME", path}), 0)...)
+		in = append(in, rec(typeParams, id, nil, 0)...)
+		in = append(in, rec(typeStdin, id, []byte("x"), 0)...)
+		client.Write(in)
+		if path == "/early" && <-ended {
+			t.Fatal("EndWith before the end of STDIN")
+		}
+		client.Write(rec(typeStdin, id, nil, 0))
+		resp := readResponse(t, client, id)
+		if !<-ended || !bytes.Equal(resp.stdout, append(append([]byte{}, head...), body...)) || resp.end.AppStatus != 0 {
+			t.Fatalf("%s: %d bytes, end %+v", path, len(resp.stdout), resp.end)
+		}
+	}
+}

@@ -229,6 +229,11 @@ func (c *conn) run(r *request) {
 // first so that the web server may reuse the id as soon as it reads
 // END_REQUEST.
 func (c *conn) end(r *request, body []byte, st EndStatus) error {
+	return c.endWith(r, nil, body, st)
+}
+
+// endWith is end with the STDOUT in two parts.
+func (c *conn) endWith(r *request, head, body []byte, st EndStatus) error {
 	r.finished.Store(true)
 	c.mu.Lock()
 	if r.ended { // the connection was lost before the params were complete
@@ -262,7 +267,7 @@ func (c *conn) end(r *request, body []byte, st EndStatus) error {
 	}
 	c.mu.Unlock()
 	r.cancel()
-	err := c.w.writeEnd(r.ID, body, r.stderrUsed.Load(), st)
+	err := c.w.writeEnd(r.ID, head, body, r.stderrUsed.Load(), st)
 	if closeNow {
 		c.close()
 	}

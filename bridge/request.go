@@ -76,11 +76,11 @@ func (r *request) WriteFinal(p []byte) (int, error) {
 }
 
 // EndWith implements Ender.
-func (r *request) EndWith(p []byte) (bool, error) {
+func (r *request) EndWith(head, body []byte) (bool, error) {
 	if err := r.writable(); err != nil {
 		return false, err
 	}
-	if len(p) > MaxEndWith || len(r.final) > 0 || r.wroteOut.Load() {
+	if len(head)+len(body) > MaxEndWith || len(r.final) > 0 || r.wroteOut.Load() {
 		return false, nil
 	}
 	if r.Role == RoleResponder {
@@ -91,7 +91,7 @@ func (r *request) EndWith(p []byte) (bool, error) {
 		}
 	}
 	r.wroteOut.Store(true)
-	return true, r.c.end(r, p, EndStatus{})
+	return true, r.c.endWith(r, head, body, EndStatus{})
 }
 
 // ready waits until STDOUT may be written and marks the output started.

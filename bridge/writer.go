@@ -35,6 +35,7 @@ func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
+	w.hdrs = w.hdrs[:0]
 	iov := w.recordsLocked(w.iov[:0], typ, id, p)
 	w.iov = iov[:0]
 	if err := w.flushLocked(iov); err != nil {
@@ -43,18 +44,15 @@ func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
 	return len(p), nil
 }
 
-// recordsLocked appends p to iov as records of typ, with their headers in
-// w.hdrs.
+// recordsLocked appends p to iov as records of typ, with their headers
+// appended to w.hdrs (a reallocation leaves the earlier ones where iov
+// points).
 func (w *connWriter) recordsLocked(iov [][]byte, typ uint8, id uint16, p []byte) [][]byte {
-	nrec := (len(p) + maxContent - 1) / maxContent
-	if cap(w.hdrs) < nrec*headerLen {
-		w.hdrs = make([]byte, nrec*headerLen)
-	}
-	hdrs := w.hdrs[:nrec*headerLen]
-	for i, rest := 0, p; len(rest) > 0; i++ {
+	for rest := p; len(rest) > 0; {
 		chunk := rest[:min(len(rest), maxContent)]
 		rest = rest[len(chunk):]
-		h := hdrs[i*headerLen : (i+1)*headerLen]
+		w.hdrs = append(w.hdrs, zeroPad[:headerLen]...)
+		h := w.hdrs[len(w.hdrs)-headerLen:]
 		pad := putHeader(h, typ, id, len(chunk))
 		iov = append(iov, h, chunk)
 		if pad > 0 {
@@ -64,10 +62,10 @@ func (w *connWriter) recordsLocked(iov [][]byte, typ uint8, id uint16, p []byte)
 	return iov
 }
 
-// writeEnd closes a request in one write: an optional last STDOUT body,
-// the empty STDOUT record, an empty STDERR one when stderr was used, and
-// END_REQUEST.
-func (w *connWriter) writeEnd(id uint16, body []byte, stderr bool, st EndStatus) error {
+// writeEnd closes a request in one write: the last STDOUT bytes (head and
+// body, either may be empty), the empty STDOUT record, an empty STDERR one
+// when stderr was used, and END_REQUEST.
+func (w *connWriter) writeEnd(id uint16, head, body []byte, stderr bool, st EndStatus) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
@@ -81,7 +79,9 @@ func (w *connWriter) writeEnd(id uint16, body []byte, stderr bool, st EndStatus)
 		n += headerLen
 	}
 	n += putEndRequest(b[n:], id, st)
-	iov := w.recordsLocked(w.iov[:0], typeStdout, id, body)
+	w.hdrs = w.hdrs[:0]
+	iov := w.recordsLocked(w.iov[:0], typeStdout, id, head)
+	iov = w.recordsLocked(iov, typeStdout, id, body)
 	iov = append(iov, b[:n])
 	w.iov = iov[:0]
 	return w.flushLocked(iov)

@@ -48,11 +48,10 @@ func (s *sink) WriteFinal(p []byte) error {
 // that reads the worker.
 func (s *sink) WriteWhole(_ int, block, body []byte) (bool, error) {
 	e, ok := s.w.(bridge.Ender)
-	if !ok || len(block)+len(body) > bridge.MaxEndWith {
+	if !ok {
 		return false, nil
 	}
-	s.buf = append(append(s.buf[:0], block...), body...)
-	return e.EndWith(s.buf)
+	return e.EndWith(block, body)
 }
 
 func (s *sink) final(p []byte) error {

@@ -34,7 +34,8 @@ type FinalWriter interface {
 // worker, so that a short response reaches the web server without a hand-off
 // to the goroutine running Serve. It must not wait: it reports false, having
 // sent nothing, when it cannot take the response now, which then goes
-// through WriteHeader and Write as usual.
+// through WriteHeader and Write as usual. block and body are valid only
+// during the call.
 type WholeWriter interface {
 	WriteWhole(status int, block, body []byte) (bool, error)
 }

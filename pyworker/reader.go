@@ -96,7 +96,10 @@ func (w *Worker) whole(s *stream, outcome uint8, p []byte) {
 	hn := 4 + int(binary.BigEndian.Uint32(p))
 	head, body := p[4:hn], p[hn:]
 	if s.whole != nil && outcome == outOK && !s.aborting.Load() {
-		if code, block, err := cgiHeaders(head); err == nil {
+		// The block is only lent to the Sink: this goroutine's own buffer.
+		code, block, err := appendCGIHeaders(w.headBuf[:0], head)
+		if err == nil {
+			w.headBuf = block
 			s.over.Store(true)
 			ok, err := s.whole.WriteWhole(code, block, body)
 			if ok {

@@ -34,6 +34,7 @@ type Worker struct {
 	spare   []byte     // the writer's last buffer, for reuse
 	writing bool       // a sender is writing: others only queue
 	toPy    *os.File
+	headBuf []byte // the reader's header block of a whole response
 	fromPy  *os.File
 	bufs    sync.Pool // *[]byte of maxData for DATA payloads
 

@@ -737,7 +737,11 @@ class Worker:
         self.counters = Counters()
         self.requests = {}
         self.queue = queue.SimpleQueue()
-        self.state = threading.Condition()
+        # A plain lock taken per request (a Condition's own context
+        # manager is Python code); the condition over it wakes the main
+        # thread when stopping.
+        self.state_lock = threading.Lock()
+        self.state = threading.Condition(self.state_lock)
         self.inflight = 0
         self.stopping = False
         self.lost = False
@@ -828,7 +832,7 @@ class Worker:
             self.stop(True)
 
     def accept(self, sid, blob, flags):
-        with self.state:
+        with self.state_lock:
             if self.stopping:
                 self.chan.frame(T_END, sid, flags=OUT_CLOSED)
                 return
@@ -875,7 +879,7 @@ class Worker:
         finally:
             self.running = False
             self.requests.pop(req.sid, None)
-            with self.state:
+            with self.state_lock:
                 self.inflight -= 1
                 # Only the main thread waits, for the last one when stopping.
                 if self.stopping and not self.inflight:

@@ -25,6 +25,7 @@ func main() {
 	var code int
 	switch os.Args[1] {
 	case "serve":
+		fitProcs()
 		code = serve(os.Args[2:])
 	case "check":
 		code = check(os.Args[2:])
