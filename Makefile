@@ -15,10 +15,15 @@ build:
 deps:
 	@scripts/install-deps.sh
 
-# check: formatting and vet, no tests.
+# check: formatting and vet, and pyflakes3 (make deps installs it) on the
+# worker's Python, which reports syntax errors, undefined names and unused
+# imports file:line by line without byte-compiling anything. No tests.
+PYSRC := $(wildcard pyworker/*.py)
 check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	@command -v pyflakes3 >/dev/null || { echo "check: pyflakes3 is missing (make deps installs it)"; exit 1; }
+	pyflakes3 $(PYSRC)
 
 test: deps check
 	$(GO) test -race -count=1 -timeout 20m ./...

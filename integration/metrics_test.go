@@ -56,7 +56,7 @@ func scrape(t *testing.T, sock string) (map[string]float64, string) {
 		t.Fatalf("GET /metrics: %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 	sample := regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})?) (\S+)$`)
-	comment := regexp.MustCompile(`^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram))$`)
+	comment := regexp.MustCompile(`^# (HELP [a-zA-Z_:][a-zA-Z0-9_:]* .*|TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (counter|gauge|histogram|summary))$`)
 	out := map[string]float64{}
 	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
 		if strings.HasPrefix(line, "#") {
@@ -133,6 +133,12 @@ func TestMetrics(t *testing.T) {
 	}
 	if d := got[`wsgifcgi_request_duration_seconds_sum{process_group="site1"}`]; d <= 0 {
 		t.Errorf("request duration sum %v", d)
+	}
+	// The standard collectors of the bridge process sit beside them.
+	for _, k := range []string{"process_start_time_seconds", "process_open_fds", "process_resident_memory_bytes", "go_goroutines", "go_gc_duration_seconds_count"} {
+		if v, ok := got[k]; !ok || v < 0 || v == 0 && k != "go_gc_duration_seconds_count" {
+			t.Errorf("%s = %v (present %v)", k, v, ok)
+		}
 	}
 
 	// A killed worker is "died"; SIGUSR1 is "restart-signal".

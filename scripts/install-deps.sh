@@ -9,6 +9,7 @@
 #   caddy            Caddy's fastcgi transport (front-end matrix)
 #   python3-django, python3-flask   real applications for the integration tests
 #   mercurial        hg and its hgweb WSGI application (the real-application suite)
+#   pyflakes3        lints the worker's Python in make check
 #
 # The tests start every front end themselves, with their own configuration on
 # loopback. Packages are installed with a policy-rc.d that forbids starting
@@ -26,6 +27,7 @@ command -v cgi-fcgi >/dev/null 2>&1 || need="$need libfcgi-bin"
 /usr/bin/python3 -c 'import flask' 2>/dev/null || need="$need python3-flask"
 # hg on PATH and hgweb importable by the Python the workers run.
 { command -v hg >/dev/null 2>&1 && /usr/bin/python3 -c 'import mercurial.hgweb' 2>/dev/null; } || need="$need mercurial"
+command -v pyflakes3 >/dev/null 2>&1 || need="$need pyflakes3"
 [ -z "$need" ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	echo "install-deps: missing:$need (run as root, or install them)" >&2
