@@ -60,6 +60,9 @@ OUT_RELOAD = 6       # script changed with reload_mechanism 'process'
 BODY_WINDOW = 256 * 1024   # request body buffered ahead of the application
 SEND_WINDOW = 1024 * 1024  # response bytes in flight toward a client
 MAX_DATA = 256 * 1024      # largest DATA frame
+# Largest body sent as a whole response (RESPONSE frame), which the bridge
+# passes on as it reads it; larger ones go as DATA frames into its buffers.
+WHOLE_MAX = 64 * 1024
 
 HOP_BY_HOP = frozenset((
     'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
@@ -219,7 +222,7 @@ class FrameReader:
 class Request:
     """State one request shares between the reader thread and its runner."""
 
-    __slots__ = ('sid', 'blob', 'cond', 'buf', 'eof', 'failed', 'unacked',
+    __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
                  'window', 'aborted', 'chan', 'pump')
 
     def __init__(self, sid, blob, nobody, chan, cond, pump=None):
@@ -232,7 +235,10 @@ class Request:
         # The worker's one condition: few threads wait on it, and a
         # request costs no lock of its own.
         self.cond = cond
-        self.buf = bytearray()
+        # The body as it came, a frame's bytes each: a read as large as a
+        # frame takes it whole, without a copy.
+        self.chunks = collections.deque()
+        self.off = 0              # bytes of chunks[0] already read
         self.eof = nobody
         self.failed = False
         self.unacked = 0          # body consumed but not yet granted again
@@ -243,7 +249,7 @@ class Request:
     def feed(self, data, flags):
         with self.cond:
             if data:
-                self.buf += data
+                self.chunks.append(data)
             if flags & F_EOF:
                 self.eof = True
             if flags & F_ERR:
@@ -267,7 +273,7 @@ class Request:
         with self.cond:
             if self.aborted:
                 raise Aborted('request data read error')
-            while not self.buf:
+            while not self.chunks:
                 if self.aborted or self.failed:
                     raise Aborted('request data read error')
                 if self.eof:
@@ -282,8 +288,14 @@ class Request:
                     grant = 0
                     continue
                 self.wait()
-            data = bytes(self.buf[:n])
-            del self.buf[:n]
+            chunk, off = self.chunks[0], self.off
+            if n >= len(chunk) - off:
+                data = chunk[off:] if off else chunk
+                self.chunks.popleft()
+                self.off = 0
+            else:
+                data = chunk[off:off + n]
+                self.off = off + n
             self.unacked += len(data)
             if self.unacked >= BODY_WINDOW // 2 and not self.eof:
                 grant, self.unacked = self.unacked, 0
@@ -953,7 +965,7 @@ class Worker:
         try:
             result = app(environ, resp.start_response)
             if type(result) in (list, tuple) and len(result) == 1 and not resp.sent and \
-                    isinstance(result[0], bytes) and len(result[0]) <= SEND_WINDOW:
+                    isinstance(result[0], bytes) and len(result[0]) <= WHOLE_MAX:
                 # The whole response fits one write with END.
                 resp.held = []
                 resp.write(result[0])
