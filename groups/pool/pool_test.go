@@ -40,9 +40,18 @@ func testSpec(t *testing.T, processes, threads int) Spec {
 	}
 }
 
+// appPath is the test app's absolute path.
+func appPath(t *testing.T) string {
+	app, err := filepath.Abs("testdata/app.wsgi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
 // call runs path on p and returns the serving pid as the app reports it.
 func call(t *testing.T, p *Pool, ctx context.Context, path, query string) (int, error) {
-	app, _ := filepath.Abs("testdata/app.wsgi")
+	app := appPath(t)
 	env := &pyworker.Environ{}
 	env.Add("REQUEST_METHOD", "GET")
 	env.Add("SCRIPT_NAME", "")

@@ -1,0 +1,126 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
+)
+
+// A busy one-thread process takes the queued requests into its pipe (no
+// request waits in the pool), and serves each exactly once.
+func TestAheadRequestsGoToTheBusyWorker(t *testing.T) {
+	s := testSpec(t, 1, 1)
+	s.Ahead = 3
+	p := New(s, nil)
+	defer p.Close()
+	first, err := call(t, p, context.Background(), "/", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	pids := make(chan int, 5)
+	for i := 0; i < 5; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pid, err := call(t, p, context.Background(), "/slow", "0.3")
+			if err != nil {
+				t.Error(err)
+			}
+			pids <- pid
+		}()
+	}
+	// One running, three ahead in the pipe, one waiting in the pool.
+	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 4 && p.waiters.Len() == 1 })
+	wg.Wait()
+	close(pids)
+	for pid := range pids {
+		if pid != first {
+			t.Errorf("served by %d, want %d", pid, first)
+		}
+	}
+}
+
+// Requests waiting in the pipe of a worker that is killed all end: with
+// ErrWorkerLost (a 502), none lost, none run twice.
+func TestAheadRequestsOfAKilledWorkerFail(t *testing.T) {
+	s := testSpec(t, 1, 1)
+	s.Ahead = 3
+	p := New(s, nil)
+	defer p.Close()
+	pid, err := call(t, p, context.Background(), "/", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			_, _, err := p.Serve(context.Background(), slowCall(t))
+			errs <- err
+		}()
+	}
+	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 4 })
+	syscall.Kill(pid, syscall.SIGKILL)
+	for i := 0; i < 4; i++ {
+		select {
+		case err := <-errs:
+			if !errors.Is(err, pyworker.ErrWorkerLost) {
+				t.Errorf("request %d: %v, want ErrWorkerLost", i, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a request on the killed worker never ended")
+		}
+	}
+	if _, err := call(t, p, context.Background(), "/", ""); err != nil {
+		t.Fatalf("after the kill: %v", err)
+	}
+}
+
+// maximum-requests counts requests as they are handed out, so that none
+// is sent ahead to a process that must not serve it.
+func TestAheadHonoursMaximumRequests(t *testing.T) {
+	s := testSpec(t, 1, 1)
+	s.Ahead = 8
+	s.MaximumRequests = 2
+	p := New(s, nil)
+	defer p.Close()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	served := map[int]int{}
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pid, err := call(t, p, context.Background(), "/slow", "0.05")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			served[pid]++
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for pid, n := range served {
+		if n > 2 {
+			t.Errorf("pid %d served %d requests, maximum-requests is 2", pid, n)
+		}
+	}
+}
+
+// slowCall is a call of /slow?0.5 whose answer nobody checks.
+func slowCall(t *testing.T) *pyworker.Call {
+	env := &pyworker.Environ{}
+	for _, kv := range [][2]string{{"REQUEST_METHOD", "GET"}, {"SCRIPT_NAME", ""}, {"PATH_INFO", "/slow"},
+		{"QUERY_STRING", "0.5"}, {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
+		{"SERVER_PROTOCOL", "HTTP/1.1"}, {"SCRIPT_FILENAME", appPath(t)}, {"wsgi.url_scheme", "http"}} {
+		env.Add(kv[0], kv[1])
+	}
+	return &pyworker.Call{Environ: env, Out: &buffer{}}
+}
