@@ -381,7 +381,9 @@ func (c *conn) cleanup() {
 		if !r.ended && !r.started {
 			r.ended = true
 			c.inProgress--
-			c.srv.active.Add(-1)
+			if !r.refused {
+				c.srv.active.Add(-1)
+			}
 		}
 	}
 	c.mu.Unlock()

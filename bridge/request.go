@@ -25,6 +25,7 @@ type request struct {
 	raw            strings.Builder // PARAMS content until the empty record
 	paramsDone     bool
 	started        bool // the handler was started
+	refused        bool // begun while draining: answered 503, not counted active
 	paramsDeadline time.Time
 	stdin          *stdinPipe
 
