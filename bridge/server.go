@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,6 +68,10 @@ type Server struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one blocked write to the web server.
 	WriteTimeout time.Duration
+	// CutCause is the cause of the request contexts that Close (and a
+	// Shutdown past its deadline) cancels; it should wrap ErrServerClosed,
+	// which it defaults to. Handlers tell a cut request from a client gone.
+	CutCause error
 
 	once    sync.Once
 	baseCtx context.Context
@@ -394,7 +399,7 @@ func (s *Server) stopAccepting() ([]*conn, error) {
 // connection at once. Handlers still running see ErrAborted.
 func (s *Server) Close() error {
 	conns, err := s.stopAccepting()
-	s.cancel(ErrServerClosed) // the cause: requests were cut, no client left
+	s.cancel(cmp.Or(s.CutCause, ErrServerClosed)) // requests were cut, no client left
 	for _, c := range conns {
 		c.close()
 	}
