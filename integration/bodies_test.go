@@ -3,6 +3,7 @@ package integration
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -464,3 +465,50 @@ func TestShutdownTimeoutCutIsLogged(t *testing.T) {
 		t.Errorf("a cut request logged as a client gone:\n%s", s.log.String())
 	}
 }
+
+// A big upload streamed through nginx with request buffering off still
+// crosses with bounded memory: only its first body-buffer-size bytes are
+// waited for (and the bridge spools what the application has not read).
+func TestUnbufferedUploadBoundedMemory(t *testing.T) {
+	dir := testDir(t)
+	apps := appsDir(t, dir)
+	s := startServer(t, dir, spineConf(apps, 1, 2))
+	n := startNginx(t, dir, s.sock, nginxUnbuffered)
+	const size = 256 << 20
+	block := bytes.Repeat([]byte("0123456789abcdef"), 4096)
+	h := sha256.New()
+	body := io.TeeReader(io.LimitReader(repeatReader(block), size), h)
+	req, err := http.NewRequest("POST", n.url+"/sha", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = size
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	want := fmt.Sprintf("%x %d\n", h.Sum(nil), size)
+	if resp.StatusCode != 200 || string(b) != want {
+		t.Fatalf("256 MiB upload: %d %q, want %q", resp.StatusCode, b, want)
+	}
+	if rss := s.peakRSS(); rss > 64<<10 {
+		t.Fatalf("bridge peak RSS %d KiB, want < 64 MiB", rss)
+	}
+}
+
+// repeatReader repeats block forever.
+func repeatReader(block []byte) io.Reader {
+	return readerFunc(func(p []byte) (int, error) {
+		n := 0
+		for n < len(p) {
+			n += copy(p[n:], block)
+		}
+		return n, nil
+	})
+}
+
+type readerFunc func(p []byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }
