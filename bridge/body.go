@@ -106,3 +106,43 @@ func (p *stdinPipe) failLocked(err error) {
 	p.markEnded()
 	p.cond.Broadcast()
 }
+
+// waitEnded waits for the end of STDIN, for a response that must not
+// start before it; false when done is closed first. With an idle timeout,
+// STDIN that sends nothing for that long is abandoned (ErrStdinTimeout),
+// which ends it: a stalled client that the application did not read from
+// does not hold the response back.
+func (p *stdinPipe) waitEnded(done <-chan struct{}) bool {
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
+	for {
+		p.mu.Lock()
+		idle, got := p.idle, p.got
+		p.mu.Unlock()
+		var expired <-chan time.Time
+		if idle > 0 {
+			if t == nil {
+				t = time.NewTimer(idle)
+			} else {
+				t.Reset(idle)
+			}
+			expired = t.C
+		}
+		select {
+		case <-p.ended:
+			return true
+		case <-done:
+			return false
+		case <-expired:
+			p.mu.Lock()
+			if p.got == got {
+				p.failLocked(ErrStdinTimeout)
+			}
+			p.mu.Unlock()
+		}
+	}
+}

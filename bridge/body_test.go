@@ -95,3 +95,27 @@ func TestBodyAbandonAnswers(t *testing.T) {
 		t.Errorf("answered after %v", d)
 	}
 }
+
+// A response that must wait for the end of STDIN (an application that did
+// not read a stalled body) goes out once the body is idle past its timeout.
+func TestBodyIdleTimeoutReleasesResponse(t *testing.T) {
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		r.Stdin.(Body).SetIdleTimeout(100 * time.Millisecond)
+		io.WriteString(w, "Status: 200 OK\r\n\r\nanswered without reading")
+		return EndStatus{}
+	}))
+	client, _ := serveConn(t, s)
+	b := beginRec(1, RoleResponder, true)
+	b = append(b, rec(typeParams, 1, encodePairs(Param{"CONTENT_LENGTH", "100"}), 0)...)
+	b = append(b, rec(typeParams, 1, nil, 0)...)
+	b = append(b, rec(typeStdin, 1, []byte("only ten.."), 0)...)
+	client.Write(b)
+	start := time.Now()
+	r := readResponse(t, client, 1)
+	if !strings.HasSuffix(string(r.stdout), "answered without reading") {
+		t.Fatalf("response %q", r.stdout)
+	}
+	if d := time.Since(start); d < 80*time.Millisecond || d > 2*time.Second {
+		t.Errorf("answered after %v, want about the idle timeout (100 ms)", d)
+	}
+}

@@ -104,9 +104,7 @@ func (r *request) ready() error {
 		select {
 		case <-r.stdin.ended:
 		default:
-			select {
-			case <-r.stdin.ended:
-			case <-r.ctx.Done():
+			if !r.stdin.waitEnded(r.ctx.Done()) {
 				return ErrAborted
 			}
 		}
