@@ -35,11 +35,13 @@ func (c *conn) refuse(r *request) {
 }
 
 // waitIdle waits until no request accepted before draining is in
-// progress; false when done is closed first.
+// progress and no handler runs (a request is no longer active once its
+// end is decided, before its last records are written); false when done
+// is closed first.
 func (s *Server) waitIdle(done <-chan struct{}) bool {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for s.Active() > 0 {
+	for s.Active() > 0 || s.handlersRunning() {
 		select {
 		case <-done:
 			return false
@@ -47,4 +49,23 @@ func (s *Server) waitIdle(done <-chan struct{}) bool {
 		}
 	}
 	return true
+}
+
+// handlersRunning reports whether a handler runs on any connection.
+func (s *Server) handlersRunning() bool {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.mu.Lock()
+		n := c.handlers
+		c.mu.Unlock()
+		if n > 0 {
+			return true
+		}
+	}
+	return false
 }

@@ -215,7 +215,6 @@ func (s *Server) adopt(nc net.Conn, seq uint64) *conn {
 		return nil
 	}
 	c := newConn(s, nc, seq)
-	c.closeIdle = s.draining.Load()
 	s.conns[c] = struct{}{}
 	return c
 }
