@@ -381,7 +381,9 @@ func (c *conn) cleanup() {
 		if !r.ended && !r.started {
 			r.ended = true
 			c.inProgress--
-			c.srv.active.Add(-1)
+			if !r.refused {
+				c.srv.active.Add(-1)
+			}
 		}
 	}
 	c.mu.Unlock()
@@ -390,10 +392,12 @@ func (c *conn) cleanup() {
 }
 
 // shutdown closes the connection now if idle, else once its requests end.
+// (A handler may still be writing the end of a request that no longer
+// counts as in progress: Shutdown closes such connections once none runs.)
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.closeIdle = true
-	idle := c.inProgress == 0
+	idle := c.inProgress == 0 && c.handlers == 0
 	c.mu.Unlock()
 	if idle {
 		c.close()

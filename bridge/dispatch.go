@@ -88,7 +88,9 @@ func (c *conn) begin(id, role uint16, keep bool) bool {
 	r.paramsDeadline = time.Now().Add(s.readTimeout())
 	c.reqs[id] = r
 	c.inProgress++
-	s.active.Add(1)
+	if r.refused = s.draining.Load(); !r.refused {
+		s.active.Add(1)
+	}
 	c.mu.Unlock()
 	return true
 }
@@ -123,6 +125,10 @@ func (c *conn) params(id uint16, content []byte) {
 	ended := r.ended
 	c.mu.Unlock()
 	if ended {
+		return
+	}
+	if len(content) == 0 && r.refused {
+		c.refuse(r)
 		return
 	}
 	if len(content) == 0 {
@@ -242,7 +248,9 @@ func (c *conn) endWith(r *request, head, body []byte, st EndStatus) error {
 	}
 	r.ended = true
 	c.inProgress--
-	c.srv.active.Add(-1)
+	if !r.refused {
+		c.srv.active.Add(-1)
+	}
 	if r.stdinDone && c.reqs[r.ID] == r {
 		delete(c.reqs, r.ID)
 	}

@@ -25,6 +25,7 @@ type request struct {
 	raw            strings.Builder // PARAMS content until the empty record
 	paramsDone     bool
 	started        bool // the handler was started
+	refused        bool // begun while draining: answered 503, not counted active
 	paramsDeadline time.Time
 	stdin          *stdinPipe
 
@@ -103,9 +104,7 @@ func (r *request) ready() error {
 		select {
 		case <-r.stdin.ended:
 		default:
-			select {
-			case <-r.stdin.ended:
-			case <-r.ctx.Done():
+			if !r.stdin.waitEnded(r.ctx.Done()) {
 				return ErrAborted
 			}
 		}

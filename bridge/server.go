@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -67,10 +68,14 @@ type Server struct {
 	IdleTimeout time.Duration
 	// WriteTimeout bounds one blocked write to the web server.
 	WriteTimeout time.Duration
+	// CutCause is the cause of the request contexts that Close (and a
+	// Shutdown past its deadline) cancels; it should wrap ErrServerClosed,
+	// which it defaults to. Handlers tell a cut request from a client gone.
+	CutCause error
 
 	once    sync.Once
 	baseCtx context.Context
-	cancel  context.CancelFunc
+	cancel  context.CancelCauseFunc
 	done    chan struct{} // closed by Shutdown and Close
 	active  atomic.Int64
 	connSeq atomic.Uint64
@@ -88,6 +93,9 @@ type Server struct {
 	// closed, when set (tests), is called with the number of each
 	// connection that ends.
 	closed func(seq uint64)
+
+	// draining: Shutdown has begun; new requests are refused (drain.go).
+	draining atomic.Bool
 }
 
 // fullLog counts what MaxConns did since it was last logged.
@@ -98,7 +106,7 @@ type fullLog struct {
 
 func (s *Server) init() {
 	s.once.Do(func() {
-		s.baseCtx, s.cancel = context.WithCancel(context.Background())
+		s.baseCtx, s.cancel = context.WithCancelCause(context.Background())
 		s.done = make(chan struct{})
 		s.poll.s = s
 		s.epoch = time.Now()
@@ -331,16 +339,25 @@ func (s *Server) closeListenersLocked() error {
 	return first
 }
 
-// Shutdown stops accepting, closes idle connections and waits for the
-// requests in flight; busy keep-alive connections are closed once their
-// requests end. When ctx is done first, every request context is
-// cancelled, every connection closed, and ctx.Err() returned.
+// Shutdown closes idle connections and waits for the requests in flight,
+// while new ones are refused (see drain.go); busy keep-alive connections
+// are closed once their requests end. Then it stops accepting and waits
+// for the connections to close. When ctx is done first, every request
+// context is cancelled (cause ErrServerClosed), every connection closed,
+// and ctx.Err() returned.
 func (s *Server) Shutdown(ctx context.Context) error {
+	for _, c := range s.startDraining() {
+		c.shutdown()
+	}
+	s.poll.close() // nothing parks any more: every connection closes when idle
+	if !s.waitIdle(ctx.Done()) {
+		s.Close()
+		return ctx.Err()
+	}
 	conns, err := s.stopAccepting()
 	for _, c := range conns {
 		c.shutdown()
 	}
-	s.poll.close() // nothing parks any more: every connection closes when idle
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -381,7 +398,7 @@ func (s *Server) stopAccepting() ([]*conn, error) {
 // connection at once. Handlers still running see ErrAborted.
 func (s *Server) Close() error {
 	conns, err := s.stopAccepting()
-	s.cancel()
+	s.cancel(cmp.Or(s.CutCause, ErrServerClosed)) // requests were cut, no client left
 	for _, c := range conns {
 		c.close()
 	}

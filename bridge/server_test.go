@@ -60,9 +60,14 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 		t.Fatalf("Shutdown returned %v with a request in flight", err)
 	case <-time.After(100 * time.Millisecond):
 	}
-	if _, err := net.Dial("unix", path); err == nil {
-		t.Error("still accepting after Shutdown")
+	// While draining, the listener stays open and a new request gets a
+	// prompt 503 with FCGI_OVERLOADED.
+	late := dial(t, path)
+	late.Write(requestBytes(1, false, []Param{{"SCRIPT_NAME", "/late"}}, []byte("body")))
+	if r := readResponse(t, late, 1); !strings.HasPrefix(string(r.stdout), "Status: 503") || r.end.ProtocolStatus != StatusOverloaded {
+		t.Errorf("request while draining: %q %+v", r.stdout, r.end)
 	}
+	expectClosed(t, late, 2*time.Second)
 	close(release)
 	r := readResponse(t, busy, 1)
 	if string(r.stdout) != "finished" || r.end.AppStatus != 3 {
@@ -71,6 +76,9 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	expectClosed(t, busy, 2*time.Second) // keep-alive, closed after its request
 	if err := <-shut; err != nil {
 		t.Errorf("Shutdown: %v", err)
+	}
+	if _, err := net.Dial("unix", path); err == nil {
+		t.Error("still accepting after Shutdown")
 	}
 	if err := <-errc; !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve: %v", err)

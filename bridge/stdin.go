@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // stdinPipe carries FCGI_STDIN from the connection reader to the handler.
@@ -33,6 +34,14 @@ type stdinPipe struct {
 	peak   int      // largest buffer ever allocated, for tests
 	ended  chan struct{}
 	endOne sync.Once
+
+	// The idle timeout (see Body): bytes received, and since when a
+	// reader waits with none new.
+	idle     time.Duration
+	got      int64
+	since    time.Time
+	sinceGot int64
+	timer    *time.Timer
 }
 
 func newStdinPipe(limit int, dir string) *stdinPipe {
@@ -52,6 +61,7 @@ func (p *stdinPipe) write(b []byte) {
 	if p.closed || p.err != nil || p.eof || len(b) == 0 {
 		return
 	}
+	p.got += int64(len(b))
 	unread := len(p.buf) - p.r
 	if p.spooled() == 0 && (unread == 0 || unread+len(b) <= p.limit) {
 		if len(p.buf)+len(b) > cap(p.buf) {
@@ -144,6 +154,9 @@ func (p *stdinPipe) close() {
 }
 
 func (p *stdinPipe) release() {
+	if p.timer != nil {
+		p.timer.Stop()
+	}
 	p.buf, p.r = nil, 0
 	if p.file != nil {
 		p.file.Close()
@@ -170,7 +183,9 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		p.cond.Wait()
+		if err := p.waitLocked(); err != nil {
+			return 0, err
+		}
 	}
 	if p.r < len(p.buf) {
 		n := copy(b, p.buf[p.r:])

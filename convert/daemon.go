@@ -16,7 +16,7 @@ var daemonInts = map[string][2]int64{
 	"receive-buffer-size": {0, math.MaxInt32}, "send-buffer-size": {0, math.MaxInt32},
 	"memory-limit": {0, math.MaxInt64}, "virtual-memory-limit": {0, math.MaxInt64},
 	"cpu-time-limit": {0, math.MaxInt32}, "listen-backlog": {0, math.MaxInt32},
-	"cpu-priority": {-20, 19},
+	"cpu-priority": {-20, 19}, "socket-timeout": {1, math.MaxInt32},
 }
 
 // daemon is WSGIDaemonProcess NAME options... -> [daemon.NAME].

@@ -5,8 +5,10 @@ package gateway
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"strconv"
 	"sync"
@@ -153,7 +155,16 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 
 	body, status := requestBody(r, st.cfg.Server.ChunkedRequest)
 	if status != 0 {
+		abandonBody(r, body)
 		return writeError(w, status)
+	}
+	var bodyIn io.Reader // nil: no body
+	if body != nil {
+		if err := awaitBody(r, rt.Daemon, body.length); err != nil {
+			rl.err = err
+			return writeError(w, cmp.Or(bodyStatus(err, true), 500))
+		}
+		bodyIn = body
 	}
 
 	env := g.envPool.Get().(*pyworker.Environ)
@@ -173,7 +184,7 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			return writeError(w, 400)
 		}
 		out := &sink{w: w}
-		call := &pyworker.Call{Environ: env, ScriptMTime: rt.ScriptMTime, Body: body, Out: out,
+		call := &pyworker.Call{Environ: env, ScriptMTime: rt.ScriptMTime, Body: bodyIn, Out: out,
 			Log: g.log.With().Str("request_id", rl.id).Str("process_group", rt.ProcessGroup).
 				Str("application_group", rt.ApplicationGroup).Logger()}
 		res, pid, err := p.Serve(r.Context(), call)
@@ -188,6 +199,9 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			if ferr := out.flush(); ferr != nil {
 				rl.err = ferr
 			}
+			if berr := body.failure(); berr != nil {
+				rl.err = berr // the application went on without the rest
+			}
 			return res.Status
 		}
 		rl.err = err
@@ -197,7 +211,17 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			_ = out.flush()
 			return res.Status
 		}
-		return writeError(w, statusFor(err))
+		code := statusFor(err)
+		if berr := body.failure(); berr != nil && code != 504 {
+			// The body's failure is what failed the application.
+			rl.err = fmt.Errorf("%w (application: %v)", berr, err)
+			code = cmp.Or(bodyStatus(berr, true), code)
+		}
+		if cutByShutdown(r) {
+			rl.err, code = fmt.Errorf("request cut by shutdown: still running when shutdown-timeout passed (%w)", err), 503
+		}
+		abandonBody(r, body)
+		return writeError(w, code)
 	}
 }
 
@@ -229,25 +253,33 @@ func statusFor(err error) int {
 	}
 }
 
-// requestBody is the body reader for the worker. A request without
-// CONTENT_LENGTH but with a body is a 411 unless chunked-request is on.
-func requestBody(r *bridge.Request, chunked bool) (io.Reader, int) {
+// cutByShutdown reports a request whose context the server cancelled
+// because shutdown-timeout passed: no client went away.
+func cutByShutdown(r *bridge.Request) bool {
+	return errors.Is(context.Cause(r.Context()), bridge.ErrServerClosed)
+}
+
+// requestBody is the body reader for the worker (nil: no body). A request
+// without CONTENT_LENGTH but with a body is a 411 unless chunked-request
+// is on.
+func requestBody(r *bridge.Request, chunked bool) (*body, int) {
 	if cl, ok := params(r.Params).Get("CONTENT_LENGTH"); ok && !unknownLength(cl) {
 		n, err := strconv.ParseInt(cl, 10, 64)
 		if err != nil || n < 0 {
 			return nil, 400
 		}
-		return io.LimitReader(r.Stdin, n), 0
+		return newBody(r.Stdin, n), 0
 	}
 	var one [1]byte
 	n, _ := io.ReadFull(r.Stdin, one[:])
 	if n == 0 {
 		return nil, 0
 	}
+	b := newBody(io.MultiReader(bytes.NewReader(one[:n]), r.Stdin), -1)
 	if !chunked {
-		return nil, 411
+		return b, 411
 	}
-	return io.MultiReader(bytes.NewReader(one[:n]), r.Stdin), 0
+	return b, 0
 }
 
 // unknownLength reports a CONTENT_LENGTH that gives no length: empty, or

@@ -162,6 +162,8 @@ func daemonFrom(name string, r *rawDaemon, inherit *Daemon) *Daemon {
 		DeadlockTimeout: 300 * time.Second,
 		ShutdownTimeout: 5 * time.Second,
 		GracefulTimeout: 15 * time.Second,
+		SocketTimeout:   DefaultSocketTimeout,
+		BodyBufferSize:  DefaultBodyBufferSize,
 	}
 	if inherit != nil {
 		d.User, d.Group = inherit.User, inherit.Group
@@ -191,6 +193,8 @@ func daemonFrom(name string, r *rawDaemon, inherit *Daemon) *Daemon {
 	setStr(&d.DisplayName, r.DisplayName)
 	setInt(&d.ReceiveBufferSize, r.ReceiveBufferSize)
 	setInt(&d.SendBufferSize, r.SendBufferSize)
+	setSecs(&d.SocketTimeout, r.SocketTimeout)
+	setInt(&d.BodyBufferSize, r.BodyBufferSize)
 	if r.MemoryLimit != nil {
 		d.MemoryLimit = *r.MemoryLimit
 	}

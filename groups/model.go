@@ -95,6 +95,14 @@ type Daemon struct {
 	ReceiveBufferSize int
 	SendBufferSize    int
 
+	// SocketTimeout ends a request whose body sends nothing for this long
+	// (408); mod_wsgi's socket-timeout, Apache's Timeout by default.
+	SocketTimeout time.Duration
+	// BodyBufferSize: a body up to this size is read whole before the
+	// request takes a worker thread (larger ones: their first this many
+	// bytes), so that a slow or stalled client never holds a thread.
+	BodyBufferSize int
+
 	// Accepted now, enforced by a later issue.
 	MemoryLimit        int64
 	VirtualMemoryLimit int64
@@ -190,3 +198,14 @@ type RouteError struct {
 }
 
 func (e *RouteError) Error() string { return e.Msg }
+
+// Defaults of the request body settings of a process group.
+const (
+	// DefaultSocketTimeout is mod_wsgi's socket-timeout default (Apache's
+	// Timeout): a request body may send nothing for this long.
+	DefaultSocketTimeout = 60 * time.Second
+	// DefaultBodyBufferSize is how much of a body arrives before the
+	// request takes a worker thread. The bridge keeps 256 KiB of it in
+	// memory and spools the rest, so this costs no memory per request.
+	DefaultBodyBufferSize = 1 << 20
+)

@@ -105,6 +105,8 @@ type rawDaemon struct {
 	CPUTimeLimit       *int64    `toml:"cpu-time-limit"`
 	CPUPriority        *int64    `toml:"cpu-priority"`
 	ListenBacklog      *int64    `toml:"listen-backlog"`
+	SocketTimeout      *int64    `toml:"socket-timeout"`
+	BodyBufferSize     *int64    `toml:"body-buffer-size"`
 }
 
 type rawImport struct {

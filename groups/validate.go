@@ -231,6 +231,7 @@ func (d *fileDecoder) checkDaemon(dm *rawDaemon, path []string) {
 		{dm.ReceiveBufferSize, "receive-buffer-size", 0}, {dm.SendBufferSize, "send-buffer-size", 0},
 		{dm.MemoryLimit, "memory-limit", 0}, {dm.VirtualMemoryLimit, "virtual-memory-limit", 0},
 		{dm.CPUTimeLimit, "cpu-time-limit", 0}, {dm.ListenBacklog, "listen-backlog", 0},
+		{dm.SocketTimeout, "socket-timeout", 1}, {dm.BodyBufferSize, "body-buffer-size", 0},
 	} {
 		if n.v != nil && *n.v < n.min {
 			d.failf(with(path, n.key), "%d: must be at least %d", *n.v, n.min)

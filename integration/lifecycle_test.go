@@ -18,6 +18,12 @@ import (
 // whose options are given as TOML lines.
 func daemonSetup(t *testing.T, options string) (*server, *nginx, string) {
 	t.Helper()
+	return daemonSetupWith(t, options, nginxFastCGI)
+}
+
+// daemonSetupWith is daemonSetup with nginx's location blocks given.
+func daemonSetupWith(t *testing.T, options, locations string) (*server, *nginx, string) {
+	t.Helper()
 	dir := testDir(t)
 	b, err := os.ReadFile("testdata/lifecycle/app.wsgi")
 	if err != nil {
@@ -42,7 +48,7 @@ process-group = "site1"
 application-group = "%%{GLOBAL}"
 `, python, workerUser(), options, script)
 	s := startServer(t, dir, conf)
-	n := startNginx(t, dir, s.sock, nginxFastCGI)
+	n := startNginx(t, dir, s.sock, locations)
 	return s, n, dir
 }
 

@@ -76,6 +76,13 @@ var (
 	ErrWorkerLost  = errors.New("pyworker: worker process lost")
 	ErrAborted     = errors.New("pyworker: request aborted")
 	ErrClosed      = errors.New("pyworker: worker shutting down")
+	// ErrCut, in the cause of Serve's context (context.WithCancelCause,
+	// WithTimeoutCause), says the server itself ends the request and the
+	// worker is being replaced: Serve tells the worker to stop it and
+	// returns at once, without Config.AbortWait, and without waiting for
+	// a Body read under way (the caller must end that read: the bridge
+	// does when the handler returns).
+	ErrCut = errors.New("pyworker: request cut by the server")
 )
 
 // Environ accumulates the string part of a WSGI environ in the wire form the

@@ -2,6 +2,7 @@ package pyworker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -34,8 +35,8 @@ func (w *Worker) Serve(ctx context.Context, c *Call) (Result, error) {
 		for _, ev := range s.abandon() {
 			w.putBuf(ev.buf)
 		}
-		if pumped != nil {
-			<-pumped
+		if pumped != nil && !errors.Is(context.Cause(ctx), ErrCut) {
+			<-pumped // a cut request's pump ends when its Body's read does
 		}
 	}()
 	w.activity.Store(time.Now().UnixNano())
@@ -100,10 +101,15 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 			case <-gone:
 				gone = nil
 				if !s.over.Load() { // not the end of a whole response
-					abort(fmt.Errorf("%w: %v", ErrAborted, context.Cause(ctx)))
+					cause := context.Cause(ctx)
+					abort(fmt.Errorf("%w: %v", ErrAborted, cause))
+					if errors.Is(cause, ErrCut) {
+						return res, failure // see ErrCut
+					}
 				}
 			case <-deadline:
-				c.Log.Warn().Int("pid", w.pid).Msg("application did not stop after the client went away")
+				c.Log.Warn().Int("pid", w.pid).AnErr("cause", context.Cause(ctx)).Dur("abort_wait", w.cfg.AbortWait).
+					Msg("application did not stop after its request was aborted")
 				return res, failure
 			case <-w.lost:
 				if failure != nil {

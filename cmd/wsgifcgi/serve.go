@@ -22,6 +22,7 @@ import (
 	"github.com/wsgifcgi/wsgifcgi/gateway"
 	"github.com/wsgifcgi/wsgifcgi/groups"
 	"github.com/wsgifcgi/wsgifcgi/metrics"
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
 )
 
 // drainTimeout bounds how long SIGTERM waits for requests in flight: the
@@ -105,6 +106,9 @@ func serve(args []string) int {
 	srv := &bridge.Server{Handler: gw, Log: log, AcceptRole: func(role uint16) bool {
 		return role == bridge.RoleResponder || role == bridge.RoleAuthorizer
 	}}
+	// Requests still running when the drain times out are cut at once
+	// (their workers are stopped next), and logged as cut by shutdown.
+	srv.CutCause = fmt.Errorf("%w: %w", bridge.ErrServerClosed, pyworker.ErrCut)
 	// max-connections is read at start-up only: the Server's limits are
 	// fixed once it serves, so SIGHUP does not change it.
 	srv.MaxConns = fileLimitLogged(log, cfg.Server.MaxConnections)
@@ -164,6 +168,7 @@ func serve(args []string) int {
 				wg.Wait()
 				if err != nil {
 					log.Warn().Err(err).Msg("drain timed out; requests were cut")
+					waitCut(srv)
 				}
 				gw.Close()
 				log.Info().Msg("stopped")
@@ -268,4 +273,12 @@ func newLogger(out *os.File, format, level string) zerolog.Logger {
 func isTerminal(f *os.File) bool {
 	fd := f.Fd()
 	return isatty.IsTerminal(fd) || isatty.IsCygwinTerminal(fd)
+}
+
+// waitCut gives the handlers of requests cut by the drain's timeout a
+// moment to log them before the process exits.
+func waitCut(srv *bridge.Server) {
+	for deadline := time.Now().Add(2 * time.Second); srv.Active() > 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 }

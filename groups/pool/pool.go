@@ -30,6 +30,9 @@ var (
 	// ErrRequestTimeout: the request ran past request-timeout; its process
 	// is being replaced (504).
 	ErrRequestTimeout = errors.New("pool: request-timeout reached")
+	// errTimeoutCut ends a request at its request-timeout at once: the
+	// answer is a 504 now, and its process is replaced in the background.
+	errTimeoutCut = fmt.Errorf("%w: %w", ErrRequestTimeout, pyworker.ErrCut)
 )
 
 // DefaultAhead is how many requests a busy process may hold beyond its
@@ -211,13 +214,13 @@ func (p *Pool) serveOn(ctx context.Context, pr *proc, c *pyworker.Call) (pyworke
 		res, err := pr.w.Serve(ctx, c)
 		return res, err, false
 	}
-	tctx, cancel := context.WithTimeoutCause(ctx, p.spec.RequestTimeout, ErrRequestTimeout)
+	tctx, cancel := context.WithTimeoutCause(ctx, p.spec.RequestTimeout, errTimeoutCut)
 	defer cancel()
 	res, err := pr.w.Serve(tctx, c)
 	timedOut := ctx.Err() == nil && errors.Is(context.Cause(tctx), ErrRequestTimeout) && err != nil
 	if timedOut {
 		p.log.Error().Int("pid", pr.w.Pid()).Dur("request_timeout", p.spec.RequestTimeout).
-			Msg("request-timeout reached; replacing the worker")
+			Msg("request-timeout reached: answered 504; the worker is replaced in the background")
 	}
 	return res, err, timedOut
 }

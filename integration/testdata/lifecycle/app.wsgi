@@ -15,6 +15,16 @@ def application(environ, start_response):
                 f.write(str(os.getpid()))
             os.rename(pidfile + ".tmp", pidfile)
         time.sleep(float(secs or "1"))
+    elif path == "/readbody":
+        # Reads the whole body; a failed read is reported and raised.
+        try:
+            data = environ["wsgi.input"].read()
+        except OSError as e:
+            environ["wsgi.errors"].write("readbody: OSError %r\n" % str(e))
+            raise
+        body = b"%d bytes\n" % len(data)
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [body]
     elif path == "/alloc":
         # ?MEGABYTES: a MemoryError under virtual-memory-limit is a 500.
         block = bytearray(int(query) << 20)
