@@ -118,12 +118,7 @@ func (c *converter) plan() error {
 // any); the usual :80 and :443 pair keeps its ports to stay apart, with a
 // warning saying what to change.
 func (c *converter) placePorts() {
-	count := map[string]int{}
-	for _, p := range c.order {
-		if p.file != nil {
-			count[p.name]++
-		}
-	}
+	count := c.nameCounts()
 	for _, p := range c.order {
 		if p.file == nil || p.port == 0 {
 			continue
@@ -143,15 +138,21 @@ func (c *converter) placePorts() {
 	}
 }
 
-// nameFiles gives each vhost file its name: 10-NAME.toml, with _PORT added
-// when several vhosts share NAME (the usual :80 and :443 pair).
-func (c *converter) nameFiles() {
+// nameCounts is how many vhost files share each vhost name.
+func (c *converter) nameCounts() map[string]int {
 	count := map[string]int{}
 	for _, p := range c.order {
 		if p.file != nil {
 			count[p.name]++
 		}
 	}
+	return count
+}
+
+// nameFiles gives each vhost file its name: 10-NAME.toml, with _PORT added
+// when several vhosts share NAME (the usual :80 and :443 pair).
+func (c *converter) nameFiles() {
+	count := c.nameCounts()
 	for _, p := range c.order {
 		if p.file == nil {
 			continue
