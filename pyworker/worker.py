@@ -972,6 +972,10 @@ class Worker:
             elif isinstance(result, FileWrapper):
                 self.send_file(result, resp)
             else:
+                if resp.left is not None and resp.left <= WHOLE_MAX and not resp.sent:
+                    # A declared length that fits a whole response (Django's and
+                    # Flask's responses): its blocks go out with the end.
+                    resp.held = []
                 for block in result:
                     resp.write(block)
             outcome = resp.finish()
