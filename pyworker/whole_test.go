@@ -2,7 +2,11 @@ package pyworker
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"testing"
+	"time"
 )
 
 // wholeSink is a sink that takes whole responses, as the gateway's does.
@@ -42,5 +46,30 @@ func TestWholeResponses(t *testing.T) {
 		if got := out.wholes == 1; got != tc.whole {
 			t.Errorf("%s: whole %v, want %v", tc.query, got, tc.whole)
 		}
+	}
+}
+
+// A request waiting in the pipe of a busy one-thread worker whose client
+// leaves is never started.
+func TestAbortedWhileWaitingNeverRuns(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	busy := make(chan error, 1)
+	go func() {
+		_, err := w.Serve(context.Background(), &Call{Environ: env(t, "sleep.wsgi", "QUERY_STRING", "0.5"), Out: newSink()})
+		busy <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the sleep runs
+	mark := filepath.Join(t.TempDir(), "ran")
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := w.Serve(ctx, &Call{Environ: env(t, "mark.wsgi", "QUERY_STRING", mark), Out: newSink()})
+	if !errors.Is(err, ErrAborted) {
+		t.Errorf("waiting request: %v, want ErrAborted", err)
+	}
+	if err := <-busy; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mark); err == nil {
+		t.Error("the application ran a request whose client had left")
 	}
 }

@@ -209,6 +209,10 @@ class FrameReader:
             if not self._fill(want):
                 return None
 
+    def next_buffered(self):
+        """The next frame if it is all in the buffer, else None; no reading."""
+        return self._frame()
+
     def read_nowait(self):
         """The next frame if it can be had without waiting, else None."""
         f = self._frame()
@@ -757,7 +761,6 @@ class Worker:
         self.inflight = 0
         self.stopping = False
         self.lost = False
-        self.running = False     # inline: a request is running
         threads = max(1, int(cfg.get('threads', 1)))
         self.static = {
             'wsgi.version': (1, 0),
@@ -791,10 +794,14 @@ class Worker:
     def read_frames(self):
         try:
             while True:
-                if self.inline and self.pending:
+                # Every frame already read goes first: an ABORT behind a
+                # REQUEST that waited in the pipe stops it before it runs.
+                f = self.frames.next_buffered()
+                if f is None and self.pending:
                     self.run(self.pending.popleft())
                     continue
-                f = self.frames.read()
+                if f is None:
+                    f = self.frames.read()
                 if f is None:
                     break
                 self.dispatch(*f)
@@ -852,12 +859,10 @@ class Worker:
         req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
                       self.pump if self.inline else None)
         self.requests[sid] = req
-        if not self.inline:
-            self.queue.put(req)
-        elif self.running:
+        if self.inline:
             self.pending.append(req)
         else:
-            self.run(req)
+            self.queue.put(req)
 
     def stop(self, lost):
         with self.state:
@@ -882,14 +887,12 @@ class Worker:
             self.run(self.queue.get())
 
     def run(self, req):
-        self.running = True
         try:
             self.handle(req)
         except Exception:
             # Only a broken pipe to Go gets here; the reader sees it too.
             traceback.print_exc()
         finally:
-            self.running = False
             self.requests.pop(req.sid, None)
             with self.state_lock:
                 self.inflight -= 1
@@ -898,6 +901,10 @@ class Worker:
                     self.state.notify_all()
 
     def handle(self, req):
+        if req.aborted:
+            # Its client left while it waited in the pipe: never started.
+            self.chan.frame(T_END, req.sid, flags=OUT_ABORTED)
+            return
         blob = req.blob
         mtime = U64.unpack_from(blob)[0]
         it = iter(blob[8:].decode('latin-1').split('\0'))
