@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ func TestConsoleColoursOnlyOnATerminal(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	log := newLogger(f, "console", "info")
+	log := newLogger(f, nil, "console", "info")
 	log.Info().Str("k", "v").Msg("to a file")
 	b, _ := os.ReadFile(f.Name())
 	if !strings.Contains(string(b), "to a file") || strings.Contains(string(b), "\x1b[") {
@@ -26,7 +28,7 @@ func TestConsoleColoursOnlyOnATerminal(t *testing.T) {
 	}
 
 	master, slave := openPTY(t)
-	log = newLogger(slave, "console", "info")
+	log = newLogger(slave, nil, "console", "info")
 	log.Info().Str("k", "v").Msg("to a terminal")
 	got := readSome(t, master, "to a terminal")
 	if !strings.Contains(got, "\x1b[") {
@@ -70,4 +72,46 @@ func readSome(t *testing.T, f *os.File, want string) string {
 		}
 	}
 	return string(got)
+}
+
+// The JSON log buffers info lines for a moment, and writes a warning at
+// once with whatever came before it.
+func TestLogWriterBuffers(t *testing.T) {
+	var out syncBuffer
+	lw := newLogWriter(&out)
+	log := newLogger(nil, lw, "json", "info")
+	log.Info().Msg("first")
+	if out.String() != "" {
+		t.Fatalf("an info line went out at once: %q", out.String())
+	}
+	log.Warn().Msg("second")
+	if s := out.String(); !strings.Contains(s, "first") || !strings.Contains(s, "second") {
+		t.Fatalf("after a warning: %q", s)
+	}
+	log.Info().Msg("third")
+	deadline := time.Now().Add(2 * time.Second)
+	for !strings.Contains(out.String(), "third") {
+		if time.Now().After(deadline) {
+			t.Fatal("a buffered line was never written")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the flush timer's goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -53,7 +53,9 @@ func serve(args []string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	log := newLogger(os.Stderr, cfg.Server.LogFormat, cfg.Server.LogLevel)
+	logOut := newLogWriter(os.Stderr)
+	defer logOut.Flush()
+	log := newLogger(os.Stderr, logOut, cfg.Server.LogFormat, cfg.Server.LogLevel)
 	startPprof(log)
 	for _, w := range append(cfg.Warnings, gateway.AccessWarnings(cfg)...) {
 		log.Warn().Msg(w)
@@ -256,12 +258,14 @@ func listenMetrics(spec string, mode os.FileMode) (net.Listener, error) {
 // newLogger writes to out. The console format colours its lines only when
 // out is a terminal: in a file, a pipe or the journal the escape codes
 // would be noise.
-func newLogger(out *os.File, format, level string) zerolog.Logger {
+// newLogger logs to out: JSON through the buffered w, or, for the
+// console format (meant for a person watching), unbuffered.
+func newLogger(out *os.File, w *logWriter, format, level string) zerolog.Logger {
 	var log zerolog.Logger
 	if format == "console" {
 		log = zerolog.New(zerolog.ConsoleWriter{Out: out, TimeFormat: time.RFC3339, NoColor: !isTerminal(out)})
 	} else {
-		log = zerolog.New(out)
+		log = zerolog.New(w)
 	}
 	lvl, err := zerolog.ParseLevel(level)
 	if err != nil || level == "" {
