@@ -28,7 +28,7 @@ func TestAheadRequestsGoToTheBusyWorker(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pid, err := call(t, p, context.Background(), "/slow", "0.3")
+			pid, err := call(t, p, context.Background(), "/slow", "1")
 			if err != nil {
 				t.Error(err)
 			}
@@ -114,11 +114,11 @@ func TestAheadHonoursMaximumRequests(t *testing.T) {
 	}
 }
 
-// slowCall is a call of /slow?0.5 whose answer nobody checks.
+// slowCall is a call of /slow?2 whose answer nobody checks.
 func slowCall(t *testing.T) *pyworker.Call {
 	env := &pyworker.Environ{}
 	for _, kv := range [][2]string{{"REQUEST_METHOD", "GET"}, {"SCRIPT_NAME", ""}, {"PATH_INFO", "/slow"},
-		{"QUERY_STRING", "0.5"}, {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
+		{"QUERY_STRING", "2"}, {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
 		{"SERVER_PROTOCOL", "HTTP/1.1"}, {"SCRIPT_FILENAME", appPath(t)}, {"wsgi.url_scheme", "http"}} {
 		env.Add(kv[0], kv[1])
 	}
