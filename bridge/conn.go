@@ -108,13 +108,6 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	return c
 }
 
-// serve runs the reader of a new connection in the calling goroutine until
-// the connection ends or parks.
-func (c *conn) serve() {
-	c.log.Debug().Msg("connection opened")
-	c.read()
-}
-
 // read reads and dispatches records until the connection ends (then it
 // releases everything) or parks.
 func (c *conn) read() {

@@ -407,20 +407,6 @@ func (s *Server) Close() error {
 	return err
 }
 
-// newConn registers a connection; nil when the server is closing.
-func (s *Server) newConn(nc net.Conn) *conn {
-	s.init()
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		nc.Close()
-		return nil
-	}
-	s.open++
-	s.mu.Unlock()
-	return s.adopt(nc, s.connSeq.Add(1))
-}
-
 // removeConn forgets a conn whose connection ended.
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()

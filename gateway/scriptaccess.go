@@ -95,7 +95,7 @@ func groupName(gid uint32) string {
 }
 
 func modeBitsAllow(st *syscall.Stat_t, cred *syscall.Credential, want uint32) bool {
-	mode := st.Mode & 0o777
+	mode := uint32(st.Mode) & 0o777 // uint16 on some systems
 	switch {
 	case st.Uid == cred.Uid:
 		return (mode>>6)&want == want

@@ -1,0 +1,22 @@
+package bridge
+
+import "net"
+
+// newConn registers a connection as Serve's accept loop does, for tests that
+// serve one end of a net.Pipe or socketpair; nil when the server is closing.
+func (s *Server) newConn(nc net.Conn) *conn {
+	s.init()
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return nil
+	}
+	s.open++
+	s.mu.Unlock()
+	return s.adopt(nc, s.connSeq.Add(1))
+}
+
+// serve runs the reader of a new connection in the calling goroutine until
+// the connection ends or parks.
+func (c *conn) serve() { c.read() }
