@@ -19,11 +19,7 @@ func (s *Server) startDraining() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.draining.Store(true)
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	return conns
+	return s.connsLocked()
 }
 
 // refuse answers a request begun while draining, once its PARAMS are in
@@ -54,10 +50,7 @@ func (s *Server) waitIdle(done <-chan struct{}) bool {
 // handlersRunning reports whether a handler runs on any connection.
 func (s *Server) handlersRunning() bool {
 	s.mu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
+	conns := s.connsLocked()
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.mu.Lock()

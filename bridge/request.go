@@ -81,15 +81,8 @@ func (r *request) EndWith(head, body []byte) (bool, error) {
 	if err := r.writable(); err != nil {
 		return false, err
 	}
-	if len(head)+len(body) > MaxEndWith || len(r.final) > 0 || r.wroteOut.Load() {
+	if len(head)+len(body) > MaxEndWith || len(r.final) > 0 || r.wroteOut.Load() || !r.inputEnded() {
 		return false, nil
-	}
-	if r.Role == RoleResponder {
-		select {
-		case <-r.stdin.ended:
-		default:
-			return false, nil
-		}
 	}
 	r.wroteOut.Store(true)
 	return true, r.c.endWith(r, head, body, EndStatus{})
@@ -100,17 +93,25 @@ func (r *request) ready() error {
 	if err := r.writable(); err != nil {
 		return err
 	}
-	if r.Role == RoleResponder {
-		select {
-		case <-r.stdin.ended:
-		default:
-			if !r.stdin.waitEnded(r.ctx.Done()) {
-				return ErrAborted
-			}
-		}
+	if !r.inputEnded() && !r.stdin.waitEnded(r.ctx.Done()) {
+		return ErrAborted
 	}
 	r.wroteOut.Store(true)
 	return nil
+}
+
+// inputEnded reports whether STDOUT may go out now: the web server has
+// sent all of a responder's STDIN (other roles have none to wait for).
+func (r *request) inputEnded() bool {
+	if r.Role != RoleResponder {
+		return true
+	}
+	select {
+	case <-r.stdin.ended:
+		return true
+	default:
+		return false
+	}
 }
 
 // Stderr returns the FCGI_STDERR stream of the request.

@@ -387,11 +387,16 @@ func (s *Server) stopAccepting() ([]*conn, error) {
 		close(s.done)
 	}
 	err := s.closeListenersLocked()
+	return s.connsLocked(), err
+}
+
+// connsLocked lists the connections being served (not parked).
+func (s *Server) connsLocked() []*conn {
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
-	return conns, err
+	return conns
 }
 
 // Close stops accepting, cancels every request context and closes every

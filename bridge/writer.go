@@ -20,7 +20,7 @@ type connWriter struct {
 	timeout time.Duration
 	hdrs    []byte                // reusable headers
 	iov     [][]byte              // reusable vector
-	end     [5*headerLen + 8]byte // closing records, built under mu
+	end     [3*headerLen + 8]byte // closing records, built under mu: empty STDOUT and STDERR, END_REQUEST
 	err     error                 // first write failure; later writes fail at once
 	onFail  func()                // called once when a write fails
 }

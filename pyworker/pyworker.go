@@ -98,9 +98,7 @@ func (e *Environ) Add(name, value string) bool {
 	if name == "" || strings.IndexByte(name, 0) >= 0 || strings.IndexByte(value, 0) >= 0 {
 		return false
 	}
-	if len(e.buf) < requestRoom {
-		e.buf = append(e.buf[:0], make([]byte, requestRoom)...)
-	}
+	e.room()
 	e.buf = append(e.buf, name...)
 	e.buf = append(e.buf, 0)
 	e.buf = append(e.buf, value...)
@@ -119,11 +117,16 @@ func (e *Environ) Bytes() []byte {
 	return e.buf[requestRoom:]
 }
 
-// frame is the REQUEST frame carrying e (which it overwrites the room of).
-func (e *Environ) frame(flags uint8, id uint32, mtime int64) []byte {
+// room makes the room for the frame header in front of an empty environ.
+func (e *Environ) room() {
 	if len(e.buf) < requestRoom {
 		e.buf = append(e.buf[:0], make([]byte, requestRoom)...)
 	}
+}
+
+// frame is the REQUEST frame carrying e (which it overwrites the room of).
+func (e *Environ) frame(flags uint8, id uint32, mtime int64) []byte {
+	e.room()
 	putHeader(e.buf, tRequest, flags, id, len(e.buf)-headerSize)
 	binary.BigEndian.PutUint64(e.buf[headerSize:], uint64(mtime))
 	return e.buf

@@ -34,9 +34,11 @@ type Worker struct {
 	spare   []byte     // the writer's last buffer, for reuse
 	writing bool       // a sender is writing: others only queue
 	toPy    *os.File
-	headBuf []byte // the reader's header block of a whole response
+
+	// What readLoop reads from and reads into.
 	fromPy  *os.File
 	bufs    sync.Pool // *[]byte of maxData for DATA payloads
+	headBuf []byte    // the header block of a whole response, lent to its Sink
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
