@@ -378,35 +378,22 @@ func TestShutdownUnderLoadAnswers503(t *testing.T) {
 		failures []string
 		slow503  int
 	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				resp, err := client.Get(n.url + "/pid")
-				mu.Lock()
-				if err != nil {
-					failures = append(failures, err.Error())
-				} else {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					codes[resp.StatusCode]++
-					if resp.StatusCode == 503 && time.Since(start) > time.Second {
-						slow503++
-					}
-				}
-				mu.Unlock()
+	stopLoad := underLoad(4, func() {
+		start := time.Now()
+		resp, err := client.Get(n.url + "/pid")
+		mu.Lock()
+		if err != nil {
+			failures = append(failures, err.Error())
+		} else {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			codes[resp.StatusCode]++
+			if resp.StatusCode == 503 && time.Since(start) > time.Second {
+				slow503++
 			}
-		}()
-	}
+		}
+		mu.Unlock()
+	})
 	time.Sleep(700 * time.Millisecond)
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	if !s.waitLog("draining", 5*time.Second) {
@@ -422,8 +409,7 @@ func TestShutdownUnderLoadAnswers503(t *testing.T) {
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if code := <-long; code != 200 {
 		t.Errorf("the request in flight at SIGTERM: %d, want 200", code)
 	}

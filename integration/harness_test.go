@@ -402,3 +402,25 @@ func getStream(t *testing.T, url string) streamed {
 	s.rest, s.total = string(rest), time.Since(start)
 	return s
 }
+
+// underLoad runs f from n clients, each over and over, until the stop it
+// returns is called; stop waits for the clients to finish.
+func underLoad(n int, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				f()
+			}
+		}()
+	}
+	return func() { close(done); wg.Wait() }
+}

@@ -225,42 +225,28 @@ func TestQueueTimeoutIs503(t *testing.T) {
 func TestSIGHUPUnderLoadLosesNothing(t *testing.T) {
 	s, n, _ := daemonSetup(t, "processes = 2\nthreads = 4\n")
 	pidOf(t, n)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
 	var mu sync.Mutex
 	total, failed := 0, []string{}
-	for c := 0; c < 4; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(n.url + "/pid")
-				mu.Lock()
-				total++
-				if err != nil {
-					failed = append(failed, err.Error())
-				} else {
-					resp.Body.Close()
-					if resp.StatusCode != 200 {
-						failed = append(failed, resp.Status)
-					}
-				}
-				mu.Unlock()
+	stopLoad := underLoad(4, func() {
+		resp, err := client.Get(n.url + "/pid")
+		mu.Lock()
+		total++
+		if err != nil {
+			failed = append(failed, err.Error())
+		} else {
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				failed = append(failed, resp.Status)
 			}
-		}()
-	}
+		}
+		mu.Unlock()
+	})
 	for i := 0; i < 10; i++ {
 		time.Sleep(200 * time.Millisecond)
 		s.cmd.Process.Signal(syscall.SIGHUP)
 	}
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if len(failed) > 0 || total < 20 {
 		t.Fatalf("%d of %d requests failed across 10 SIGHUPs: %v", len(failed), total, failed[:min(len(failed), 5)])
 	}

@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"path/filepath"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -57,36 +56,23 @@ path = %q
 	// with the whole body.
 	var ok, failed atomic.Int64
 	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for c := 0; c < 6; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := client.Get(n.url + "/hello")
-				if err == nil {
-					var b []byte
-					b, err = io.ReadAll(resp.Body)
-					resp.Body.Close()
-					if err == nil && (resp.StatusCode != 200 || string(b) != "Hello from wsgifcgi\n") {
-						err = fmt.Errorf("%d %q", resp.StatusCode, b)
-					}
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-					continue
-				}
-				ok.Add(1)
+	stopLoad := underLoad(6, func() {
+		resp, err := client.Get(n.url + "/hello")
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err == nil && (resp.StatusCode != 200 || string(b) != "Hello from wsgifcgi\n") {
+				err = fmt.Errorf("%d %q", resp.StatusCode, b)
 			}
-		}()
-	}
+		}
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+			return
+		}
+		ok.Add(1)
+	})
 	waitServed := func(n int64) {
 		deadline := time.Now().Add(20 * time.Second)
 		for ok.Load() < n && time.Now().Before(deadline) {
@@ -106,8 +92,7 @@ path = %q
 	}
 	at := ok.Load()
 	waitServed(at + 300)
-	close(stop)
-	wg.Wait()
+	stopLoad()
 	if f := failed.Load(); f != 0 {
 		t.Fatalf("%d of %d requests failed across the SIGTERM of one host; first: %v", f, ok.Load()+f, firstErr.Load())
 	}
