@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -80,12 +81,7 @@ func TestBodyAbandonAnswers(t *testing.T) {
 		io.WriteString(w, "Status: 408 Request Timeout\r\n\r\n")
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
-	b := beginRec(1, RoleResponder, true)
-	b = append(b, rec(typeParams, 1, encodePairs(Param{"CONTENT_LENGTH", "100"}), 0)...)
-	b = append(b, rec(typeParams, 1, nil, 0)...)
-	b = append(b, rec(typeStdin, 1, []byte("only ten.."), 0)...)
-	client.Write(b)
+	client := sendStalledBody(t, s)
 	start := time.Now()
 	r := readResponse(t, client, 1)
 	if !strings.HasPrefix(string(r.stdout), "Status: 408") {
@@ -104,12 +100,7 @@ func TestBodyIdleTimeoutReleasesResponse(t *testing.T) {
 		io.WriteString(w, "Status: 200 OK\r\n\r\nanswered without reading")
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
-	b := beginRec(1, RoleResponder, true)
-	b = append(b, rec(typeParams, 1, encodePairs(Param{"CONTENT_LENGTH", "100"}), 0)...)
-	b = append(b, rec(typeParams, 1, nil, 0)...)
-	b = append(b, rec(typeStdin, 1, []byte("only ten.."), 0)...)
-	client.Write(b)
+	client := sendStalledBody(t, s)
 	start := time.Now()
 	r := readResponse(t, client, 1)
 	if !strings.HasSuffix(string(r.stdout), "answered without reading") {
@@ -118,4 +109,16 @@ func TestBodyIdleTimeoutReleasesResponse(t *testing.T) {
 	if d := time.Since(start); d < 80*time.Millisecond || d > 2*time.Second {
 		t.Errorf("answered after %v, want about the idle timeout (100 ms)", d)
 	}
+}
+
+// sendStalledBody sends request 1 with CONTENT_LENGTH 100 and 10 bytes of
+// STDIN, no more, and returns the client's end of the connection.
+func sendStalledBody(t *testing.T, s *Server) net.Conn {
+	client, _ := serveConn(t, s)
+	b := beginRec(1, RoleResponder, true)
+	b = append(b, rec(typeParams, 1, encodePairs(Param{"CONTENT_LENGTH", "100"}), 0)...)
+	b = append(b, rec(typeParams, 1, nil, 0)...)
+	b = append(b, rec(typeStdin, 1, []byte("only ten.."), 0)...)
+	client.Write(b)
+	return client
 }
