@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -49,39 +48,7 @@ func fcgiSend(t *testing.T, sock string, ps []fcgiParam, stdin []byte, end bool)
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { c.Close() })
-	var out bytes.Buffer
-	record := func(typ byte, content []byte) {
-		for first := true; first || len(content) > 0; first = false {
-			n := min(len(content), 65535)
-			out.Write([]byte{1, typ, 0, 1, byte(n >> 8), byte(n), 0, 0})
-			out.Write(content[:n])
-			content = content[n:]
-		}
-	}
-	record(1, []byte{0, 1, 0, 0, 0, 0, 0, 0})
-	var pb bytes.Buffer
-	size := func(n int) {
-		if n < 128 {
-			pb.WriteByte(byte(n))
-		} else {
-			binary.Write(&pb, binary.BigEndian, uint32(n)|1<<31)
-		}
-	}
-	for _, p := range ps {
-		size(len(p.name))
-		size(len(p.value))
-		pb.WriteString(p.name)
-		pb.WriteString(p.value)
-	}
-	record(4, pb.Bytes())
-	record(4, nil)
-	if len(stdin) > 0 {
-		record(5, stdin)
-	}
-	if end {
-		record(5, nil)
-	}
-	if _, err := c.Write(out.Bytes()); err != nil {
+	if _, err := c.Write(fcgiRequest(ps, stdin, end)); err != nil {
 		t.Fatal(err)
 	}
 	return c

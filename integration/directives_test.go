@@ -146,16 +146,9 @@ type fcgiResponse struct {
 	body   string
 }
 
-// fcgiDo sends one responder request by hand on the unix socket sock: the
-// params as given (no CONTENT_LENGTH unless listed) and body on stdin.
-func fcgiDo(t *testing.T, sock string, ps []fcgiParam, body []byte) fcgiResponse {
-	t.Helper()
-	c, err := net.Dial("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(30 * time.Second))
+// fcgiRequest encodes request 1 (a responder, connection closed after):
+// its params and stdin, and the empty STDIN record only when end.
+func fcgiRequest(ps []fcgiParam, stdin []byte, end bool) []byte {
 	var out bytes.Buffer
 	record := func(typ byte, content []byte) {
 		for first := true; first || len(content) > 0; first = false {
@@ -182,11 +175,26 @@ func fcgiDo(t *testing.T, sock string, ps []fcgiParam, body []byte) fcgiResponse
 	}
 	record(4, pb.Bytes())
 	record(4, nil)
-	if len(body) > 0 {
-		record(5, body)
+	if len(stdin) > 0 {
+		record(5, stdin)
 	}
-	record(5, nil)
-	if _, err := c.Write(out.Bytes()); err != nil {
+	if end {
+		record(5, nil)
+	}
+	return out.Bytes()
+}
+
+// fcgiDo sends one responder request by hand on the unix socket sock: the
+// params as given (no CONTENT_LENGTH unless listed) and body on stdin.
+func fcgiDo(t *testing.T, sock string, ps []fcgiParam, body []byte) fcgiResponse {
+	t.Helper()
+	c, err := net.Dial("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	if _, err := c.Write(fcgiRequest(ps, body, true)); err != nil {
 		t.Fatal(err)
 	}
 	var stdout bytes.Buffer
