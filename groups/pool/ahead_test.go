@@ -116,11 +116,5 @@ func TestAheadHonoursMaximumRequests(t *testing.T) {
 
 // slowCall is a call of /slow?2 whose answer nobody checks.
 func slowCall(t *testing.T) *pyworker.Call {
-	env := &pyworker.Environ{}
-	for _, kv := range [][2]string{{"REQUEST_METHOD", "GET"}, {"SCRIPT_NAME", ""}, {"PATH_INFO", "/slow"},
-		{"QUERY_STRING", "2"}, {"SERVER_NAME", "localhost"}, {"SERVER_PORT", "80"},
-		{"SERVER_PROTOCOL", "HTTP/1.1"}, {"SCRIPT_FILENAME", appPath(t)}, {"wsgi.url_scheme", "http"}} {
-		env.Add(kv[0], kv[1])
-	}
-	return &pyworker.Call{Environ: env, Out: &buffer{}}
+	return &pyworker.Call{Environ: appEnviron(t, "/slow", "2"), Out: &buffer{}}
 }

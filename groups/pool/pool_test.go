@@ -40,18 +40,12 @@ func testSpec(t *testing.T, processes, threads int) Spec {
 	}
 }
 
-// appPath is the test app's absolute path.
-func appPath(t *testing.T) string {
+// appEnviron is the environ of GET path?query on the test app.
+func appEnviron(t *testing.T, path, query string) *pyworker.Environ {
 	app, err := filepath.Abs("testdata/app.wsgi")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app
-}
-
-// call runs path on p and returns the serving pid as the app reports it.
-func call(t *testing.T, p *Pool, ctx context.Context, path, query string) (int, error) {
-	app := appPath(t)
 	env := &pyworker.Environ{}
 	env.Add("REQUEST_METHOD", "GET")
 	env.Add("SCRIPT_NAME", "")
@@ -62,6 +56,12 @@ func call(t *testing.T, p *Pool, ctx context.Context, path, query string) (int, 
 	env.Add("SERVER_PROTOCOL", "HTTP/1.1")
 	env.Add("SCRIPT_FILENAME", app)
 	env.Add("wsgi.url_scheme", "http")
+	return env
+}
+
+// call runs path on p and returns the serving pid as the app reports it.
+func call(t *testing.T, p *Pool, ctx context.Context, path, query string) (int, error) {
+	env := appEnviron(t, path, query)
 	out := &buffer{}
 	res, pid, err := p.Serve(ctx, &pyworker.Call{Environ: env, Out: out, Log: zerolog.Nop()})
 	if err != nil {
