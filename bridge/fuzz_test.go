@@ -115,7 +115,7 @@ func FuzzConn(f *testing.F) {
 		}))
 		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
 		s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
-		client, done := serveConn(t, s)
+		client := serveConn(t, s)
 		go func() {
 			client.Write(data)
 			client.CloseWrite()
@@ -124,11 +124,7 @@ func FuzzConn(f *testing.F) {
 		if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
 			t.Fatalf("reading the server's output: %v", err)
 		}
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("connection reader did not end")
-		}
+		waitConnsEnded(t, s, 5*time.Second)
 		for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d requests still active", s.Active())

@@ -218,7 +218,7 @@ func (p *poller) armLocked() {
 func (p *poller) closeParked(pc *parked, why string) {
 	connLog{&p.s.Log, pc.seq}.Debug().Msg(why)
 	unix.Close(pc.fd)
-	p.s.connEnded(pc.seq)
+	p.s.connEnded()
 }
 
 // resume serves a connection that left the poller readable: a net.Conn
@@ -235,7 +235,7 @@ func (p *poller) resume(pc *parked) {
 		p.mu.Lock()
 		p.warnLocked(pc.seq, err, "cannot resume idle connections; closed")
 		p.mu.Unlock()
-		p.s.connEnded(pc.seq)
+		p.s.connEnded()
 		return
 	}
 	if c := p.s.adopt(nc, pc.seq); c != nil {

@@ -90,9 +90,6 @@ type Server struct {
 	open    int                // connections, served and parked
 	room    chan struct{}      // closed when a connection goes or parks, for a full Serve
 	full    fullLog
-	// closed, when set (tests), is called with the number of each
-	// connection that ends.
-	closed func(seq uint64)
 
 	// draining: Shutdown has begun; new requests are refused (drain.go).
 	draining atomic.Bool
@@ -211,7 +208,7 @@ func (s *Server) adopt(nc net.Conn, seq uint64) *conn {
 	defer s.mu.Unlock()
 	if s.closing {
 		nc.Close()
-		s.connEndedLocked(seq)
+		s.connEndedLocked()
 		return nil
 	}
 	c := newConn(s, nc, seq)
@@ -228,18 +225,15 @@ func (s *Server) detach(c *conn) {
 }
 
 // connEnded counts a parked connection closed.
-func (s *Server) connEnded(seq uint64) {
+func (s *Server) connEnded() {
 	s.mu.Lock()
-	s.connEndedLocked(seq)
+	s.connEndedLocked()
 	s.mu.Unlock()
 }
 
-func (s *Server) connEndedLocked(seq uint64) {
+func (s *Server) connEndedLocked() {
 	s.open--
 	s.roomFreedLocked()
-	if s.closed != nil {
-		s.closed(seq)
-	}
 }
 
 // makeRoom counts one more connection once it may be served: below
@@ -416,6 +410,6 @@ func (s *Server) Close() error {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.connEndedLocked(c.log.seq)
+	s.connEndedLocked()
 	s.mu.Unlock()
 }

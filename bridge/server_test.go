@@ -196,7 +196,7 @@ func TestManyConnections(t *testing.T) {
 // FCGI_GET_VALUES reports the default MaxConns.
 func TestGetValuesDefaultMaxConns(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(rec(typeGetValues, 0, encodePairs(Param{"FCGI_MAX_CONNS", ""}), 0))
 	rc, err := readRec(t, client)
 	if err != nil {
