@@ -417,7 +417,7 @@ func TestStreamedStdinBounded(t *testing.T) {
 				time.Sleep(2 * time.Millisecond) // a slow reader
 			}
 		}
-		out.peak = r.Stdin.(*stdinPipe).maxBuffer()
+		out.peak = r.Stdin.(*stdinPipe).bufCap()
 		res <- out
 		return EndStatus{}
 	}))
@@ -640,7 +640,7 @@ func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
 		if err != nil || n != size {
 			t.Errorf("read %d bytes, err %v", n, err)
 		}
-		peak := r.Stdin.(*stdinPipe).maxBuffer()
+		peak := r.Stdin.(*stdinPipe).bufCap()
 		if peak > 64<<10+65535 {
 			t.Errorf("memory buffer grew to %d bytes", peak)
 		}

@@ -54,8 +54,7 @@ type poller struct {
 	f          *os.File // epfd, in Go's poller
 	rc         syscall.RawConn
 	byID       map[uint64]*parked
-	head, tail *parked // by until (ordered on insert)
-	n          int
+	head, tail *parked   // by until (ordered on insert)
 	warned     time.Time // last "cannot park" warning: one a minute at most
 	unwarned   int       // failures since
 }
@@ -179,7 +178,6 @@ func (p *poller) insertLocked(pc *parked) {
 	} else {
 		pc.next.prev = pc
 	}
-	p.n++
 }
 
 // removeLocked takes pc out of the list; its epoll registration stays (to
@@ -197,7 +195,6 @@ func (p *poller) removeLocked(pc *parked) {
 	}
 	pc.prev, pc.next = nil, nil
 	delete(p.byID, pc.seq)
-	p.n--
 }
 
 // armLocked sets the wake-up for the earliest idle timeout. A deadline
@@ -256,13 +253,6 @@ func (p *poller) closeOldest() bool {
 	}
 	p.closeParked(pc, "idle connection closed to make room (max-connections)")
 	return true
-}
-
-// parkedCount reports how many connections are parked.
-func (p *poller) parkedCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
 }
 
 // close stops parking: the parked connections are closed, and the

@@ -25,5 +25,4 @@ func (p *poller) park(nc net.Conn, seq uint64, until time.Time, closing func() b
 	return false
 }
 func (p *poller) closeOldest() bool { return false }
-func (p *poller) parkedCount() int  { return 0 }
 func (p *poller) close()            {}

@@ -207,28 +207,3 @@ func TestGetValuesDefaultMaxConns(t *testing.T) {
 		t.Fatalf("got %v %v", ps, err)
 	}
 }
-
-// A connection that is not a socket is never parked: it keeps its reader
-// and the idle timeout still closes it.
-func TestNotSocketIdle(t *testing.T) {
-	noLeaks(t)
-	s, _ := testServer(t, echoHandler())
-	s.IdleTimeout = 200 * time.Millisecond
-	s.init()
-	client, srv := net.Pipe()
-	defer client.Close()
-	c := s.newConn(srv)
-	go c.serve()
-	go client.Write(requestBytes(1, true, []Param{{"A", "b"}}, nil))
-	if r := readResponse(t, client, 1); string(r.stdout) != "Content-Type: text/plain\r\n\r\nA=b\n" {
-		t.Fatalf("stdout %q", r.stdout)
-	}
-	if n := s.poll.parkedCount(); n != 0 {
-		t.Errorf("%d parked", n)
-	}
-	expectClosed(t, client, 5*time.Second)
-	if !eventually(func() bool { return s.openConns() == 0 }) {
-		t.Errorf("%d connections open", s.openConns())
-	}
-	s.Close()
-}
