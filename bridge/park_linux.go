@@ -23,7 +23,7 @@ func peekReady(fd uintptr) bool {
 }
 
 // poller holds the parked connections of a Server: idle keep-alive
-// connections with no goroutine, as nginx keeps its own (see conn).
+// connections with no goroutine, as nginx keeps its own (see keepalive).
 //
 // A parked connection is a bare descriptor: parking duplicates the
 // socket's descriptor and closes the net.Conn, which gives back Go's
@@ -104,17 +104,16 @@ func (p *poller) startLocked() error {
 
 // park puts an idle connection's socket in the poller until it becomes
 // readable or until. On success the caller must close nc (the poller has
-// its own descriptor of the socket). False when it cannot be (closing()
-// is true, the server stopped, no epoll), and then the caller keeps
-// serving it.
-func (p *poller) park(nc net.Conn, seq uint64, until time.Time, closing func() bool) bool {
+// its own descriptor of the socket). False when it cannot be (the server
+// stopped, no epoll), and then the caller keeps serving it.
+func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
 	rc := rawConnOf(nc)
 	if rc == nil {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || (closing != nil && closing()) || p.startLocked() != nil {
+	if p.closed || p.startLocked() != nil {
 		return false
 	}
 	fd, call, err := -1, "", error(nil)

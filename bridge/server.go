@@ -122,6 +122,12 @@ func orDefault[T int | time.Duration](v, d T) T {
 // clock is the time since the server started, at least 1 (0 means unset).
 func (s *Server) clock() int64 { return max(int64(time.Since(s.epoch)), 1) }
 
+// idleEnd is when the idle timeout closes a connection idle since then
+// (on the clock).
+func (s *Server) idleEnd(since int64) time.Time {
+	return s.epoch.Add(time.Duration(since) + s.idleTimeout())
+}
+
 func (s *Server) maxConns() int               { return orDefault(s.MaxConns, DefaultMaxConns) }
 func (s *Server) maxReqs() int                { return orDefault(s.MaxReqs, DefaultMaxReqs) }
 func (s *Server) maxParamsBytes() int         { return orDefault(s.MaxParamsBytes, DefaultMaxParamsBytes) }
@@ -192,7 +198,7 @@ func (s *Server) accepted(nc net.Conn) {
 	seq := s.connSeq.Add(1)
 	l := connLog{&s.Log, seq}
 	l.Debug().Msg("connection opened")
-	if !readableNow(nc) && s.poll.park(nc, seq, time.Now().Add(s.idleTimeout()), nil) {
+	if !readableNow(nc) && s.poll.park(nc, seq, s.idleEnd(s.clock())) {
 		nc.Close()
 		return
 	}
