@@ -99,7 +99,7 @@ func (c *conn) acquire() {
 			rr = &recordReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 		}
 		rr.br.Reset(c.nc)
-		rr.conn, rr.timeout = c.nc, c.srv.readTimeout()
+		rr.nc, rr.timeout = c.nc, c.srv.readTimeout()
 		c.rr = rr
 	}
 	if c.ctx == nil {
@@ -116,7 +116,7 @@ func (c *conn) releaseReader() {
 		return
 	}
 	c.rr.br.Reset(nil)
-	c.rr.conn = nil
+	c.rr.nc = nil
 	c.srv.readers.Put(c.rr)
 	c.rr = nil
 }

@@ -62,7 +62,7 @@ func FuzzNameValues(f *testing.F) {
 func FuzzRecordReader(f *testing.F) {
 	f.Add(append(rec(typeParams, 1, []byte("abc"), 5), rec(typeStdin, 1, make([]byte, 40), 0)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rr := &recordReader{br: bufio.NewReaderSize(bytes.NewReader(data), 16), conn: noDeadlines{}}
+		rr := &recordReader{br: bufio.NewReaderSize(bytes.NewReader(data), 16), nc: noDeadlines{}}
 		rest := data
 		for {
 			if rr.br.Buffered() == 0 {

@@ -72,11 +72,11 @@ func putHeader(b []byte, typ uint8, id uint16, n int) int {
 // recordReader reads records from a buffered stream. Records that fit the
 // bufio buffer are returned in place; larger ones go through scratch.
 // A record must be read whole within timeout of its first byte: next sets
-// that deadline on conn when it has to read more of one.
+// that deadline on nc when it has to read more of one.
 type recordReader struct {
 	br      *bufio.Reader
 	scratch []byte
-	conn    net.Conn // what br reads
+	nc      net.Conn // what br reads
 	timeout time.Duration
 }
 
@@ -133,7 +133,7 @@ func (rr *recordReader) next() (header, []byte, error) {
 
 // arm sets the deadline of the record under way.
 func (rr *recordReader) arm() error {
-	if err := rr.conn.SetReadDeadline(time.Now().Add(rr.timeout)); err != nil {
+	if err := rr.nc.SetReadDeadline(time.Now().Add(rr.timeout)); err != nil {
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	return nil
