@@ -39,12 +39,12 @@ const (
 // keepalive is the idle side of a connection, guarded by conn.mu.
 // reading → waiting or lingering → reading when a record comes; a linger
 // that runs out → parked (or waiting, when it may not park); anything but
-// parked → closed. Apart from the phase, a connection is closing once it
-// is to close when no request is in progress (FCGI_KEEP_CONN unset,
-// Shutdown), draining while the STDIN still coming is discarded.
+// parked → closed. Apart from the phase: closing, the connection closes
+// once no request is in progress (a request without FCGI_KEEP_CONN,
+// Shutdown); draining, it discards the STDIN still coming first.
 type keepalive struct {
 	phase      phase
-	since      int64     // it became idle, on Server.clock (0: a record came since)
+	since      int64     // no request in progress since, on Server.clock (0: a record came since)
 	noPark     bool      // not a socket, or the poller refused it: it never lingers
 	closeIdle  bool      // closing: close once no request is in progress
 	drainUntil time.Time // draining: STDIN still coming is discarded until then
