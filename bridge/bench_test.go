@@ -12,7 +12,7 @@ func BenchmarkRequest(b *testing.B) {
 		io.WriteString(w, "Content-Type: text/plain\r\n\r\nok")
 		return EndStatus{}
 	}))
-	client, _ := serveConn(b, s)
+	client := serveConn(b, s)
 	ps := []Param{{"REQUEST_METHOD", "GET"}, {"SCRIPT_NAME", "/app"}, {"PATH_INFO", "/x"}, {"HTTP_HOST", "example.org"}}
 	in := requestBytes(1, true, ps, nil)
 	var resp [128]byte

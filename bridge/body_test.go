@@ -114,7 +114,7 @@ func TestBodyIdleTimeoutReleasesResponse(t *testing.T) {
 // sendStalledBody sends request 1 with CONTENT_LENGTH 100 and 10 bytes of
 // STDIN, no more, and returns the client's end of the connection.
 func sendStalledBody(t *testing.T, s *Server) net.Conn {
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	b := beginRec(1, RoleResponder, true)
 	b = append(b, rec(typeParams, 1, encodePairs(Param{"CONTENT_LENGTH", "100"}), 0)...)
 	b = append(b, rec(typeParams, 1, nil, 0)...)

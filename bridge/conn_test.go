@@ -26,7 +26,7 @@ func TestParamsAcrossRecordsWithPadding(t *testing.T) {
 		got <- r.Params
 		return EndStatus{AppStatus: 7}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	enc := encodePairs(want...)
 	var in []byte
 	in = append(in, beginRec(1, RoleResponder, false)...)
@@ -65,7 +65,7 @@ func TestParamsAcrossRecordsWithPadding(t *testing.T) {
 func TestGetValues(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
 	s.MaxConns, s.MaxReqs = 7, 9
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	q := encodePairs(Param{"FCGI_MAX_CONNS", ""}, Param{"NOPE", ""}, Param{"FCGI_MPXS_CONNS", ""}, Param{"FCGI_MAX_REQS", ""}, Param{"FCGI_MAX_CONNS", ""})
 	client.Write(rec(typeGetValues, 0, q, 3))
 	rc, err := readRec(t, client)
@@ -92,7 +92,7 @@ func TestGetValues(t *testing.T) {
 
 func TestUnknownManagementType(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(rec(200, 0, []byte("abc"), 0))
 	client.Write(rec(typeBeginRequest, 0, make([]byte, 8), 0)) // not a management type
 	for _, typ := range []byte{200, typeBeginRequest} {
@@ -118,7 +118,7 @@ func TestUnknownRole(t *testing.T) {
 		called <- r.Role
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(3, RoleAuthorizer, true)
 	in = append(in, rec(typeParams, 3, encodePairs(Param{"A", "b"}), 0)...)
 	in = append(in, rec(typeParams, 3, nil, 0)...)
@@ -147,7 +147,7 @@ func TestAcceptRole(t *testing.T) {
 		return EndStatus{AppStatus: uint32(r.Role)}
 	}))
 	s.AcceptRole = func(r uint16) bool { return r == RoleAuthorizer }
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleAuthorizer, true)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
 	in = append(in, beginRec(2, RoleResponder, true)...)
@@ -161,7 +161,7 @@ func TestAcceptRole(t *testing.T) {
 func TestMultiplexedInterleaved(t *testing.T) {
 	noLeaks(t)
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	var in []byte
 	for id := uint16(1); id <= 3; id++ {
 		in = append(in, beginRec(id, RoleResponder, true)...)
@@ -211,7 +211,7 @@ func TestAbortRunning(t *testing.T) {
 		res <- seen{rerr, werr, r.Context().Err()}
 		return EndStatus{AppStatus: 5}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleResponder, true)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
 	in = append(in, rec(typeStdin, 1, []byte("ab"), 0)...) // the handler starts here
@@ -240,7 +240,7 @@ func TestAbortBeforeParams(t *testing.T) {
 		called <- struct{}{}
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleResponder, true)
 	in = append(in, rec(typeParams, 1, encodePairs(Param{"A", "b"}), 0)...)
 	in = append(in, rec(typeAbortRequest, 1, nil, 0)...)
@@ -271,7 +271,7 @@ func TestLostConnectionCancels(t *testing.T) {
 		res <- err
 		return EndStatus{}
 	}))
-	client, done := serveConn(t, s)
+	client := serveConn(t, s)
 	in := append(beginRec(1, RoleResponder, true), rec(typeParams, 1, nil, 0)...)
 	client.Write(append(in, rec(typeStdin, 1, []byte("x"), 0)...)) // starts the handler
 	<-started
@@ -279,13 +279,13 @@ func TestLostConnectionCancels(t *testing.T) {
 	if err := <-res; !errors.Is(err, ErrAborted) {
 		t.Errorf("stdin after loss: %v", err)
 	}
-	<-done
+	waitConnsEnded(t, s, 5*time.Second)
 }
 
 func TestKeepConn(t *testing.T) {
 	noLeaks(t)
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	for i := 0; i < 3; i++ {
 		client.Write(requestBytes(1, true, []Param{{"I", "x"}}, []byte("body")))
 		if r := readResponse(t, client, 1); !bytes.HasSuffix(r.stdout, []byte("I=x\nbody")) {
@@ -306,7 +306,7 @@ func TestCloseDrainsUnreadStdin(t *testing.T) {
 		io.WriteString(w, "Status: 413\r\n\r\n")
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleResponder, false)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
 	in = append(in, rec(typeStdin, 1, make([]byte, 1000), 0)...)
@@ -329,7 +329,7 @@ func TestOversizeParams(t *testing.T) {
 	noLeaks(t)
 	s, logs := testServer(t, echoHandler())
 	s.MaxParamsBytes, s.MaxParams = 100, 3
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	cases := map[string][]byte{
 		"MaxParamsBytes": encodePairs(Param{"A", strings.Repeat("x", 100)}),
 		"MaxParams":      encodePairs(Param{"A", ""}, Param{"B", ""}, Param{"C", ""}, Param{"D", ""}),
@@ -376,11 +376,11 @@ func TestMalformedFramingCloses(t *testing.T) {
 	}
 	for name, in := range cases {
 		s, logs := testServer(t, echoHandler())
-		client, done := serveConn(t, s)
+		client := serveConn(t, s)
 		client.Write(in)
 		client.CloseWrite()
 		expectClosed(t, client, 2*time.Second)
-		<-done
+		waitConnsEnded(t, s, 5*time.Second)
 		if !strings.Contains(logs.String(), "malformed FastCGI stream") {
 			t.Errorf("%s: log %q", name, logs)
 		}
@@ -417,12 +417,12 @@ func TestStreamedStdinBounded(t *testing.T) {
 				time.Sleep(2 * time.Millisecond) // a slow reader
 			}
 		}
-		out.peak = r.Stdin.(*stdinPipe).maxBuffer()
+		out.peak = r.Stdin.(*stdinPipe).bufCap()
 		res <- out
 		return EndStatus{}
 	}))
 	s.StdinBuffer = buf
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	go func() {
 		data := make([]byte, 65535)
 		client.Write(append(beginRec(1, RoleResponder, false), rec(typeParams, 1, nil, 0)...))
@@ -463,7 +463,7 @@ func TestLargeStdoutRecords(t *testing.T) {
 		io.WriteString(w.Stderr(), "warn")
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(requestBytes(1, true, nil, nil))
 	r := readResponse(t, client, 1)
 	var lens []int
@@ -496,7 +496,7 @@ func slicesEqual[T comparable](a, b []T) bool {
 
 func TestHandlerPanic(t *testing.T) {
 	s, logs := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus { panic("boom") }))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(requestBytes(1, true, nil, nil))
 	r := readResponse(t, client, 1)
 	if !strings.HasPrefix(string(r.stdout), "Status: 500") || r.end.AppStatus != 1 {
@@ -513,7 +513,7 @@ func TestBeginForActiveIDIgnored(t *testing.T) {
 		<-release
 		return EndStatus{AppStatus: 1}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(requestBytes(1, true, nil, nil))
 	client.Write(beginRec(1, RoleResponder, true))
 	time.Sleep(20 * time.Millisecond)
@@ -536,7 +536,7 @@ func TestReadTimeoutSlowloris(t *testing.T) {
 	} {
 		s, logs := testServer(t, echoHandler())
 		s.ReadTimeout = 150 * time.Millisecond
-		client, _ := serveConn(t, s)
+		client := serveConn(t, s)
 		start := time.Now()
 		client.Write(in)
 		expectClosed(t, client, 2*time.Second)
@@ -553,7 +553,7 @@ func TestIdleTimeout(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
 	s.IdleTimeout = 150 * time.Millisecond
 	s.ReadTimeout = 20 * time.Millisecond // must not apply to a running handler
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	start := time.Now()
 	client.Write(requestBytes(1, true, nil, nil))
 	readResponse(t, client, 1)
@@ -571,7 +571,7 @@ func TestSlowHandlerNotTimedOut(t *testing.T) {
 		return EndStatus{}
 	}))
 	s.IdleTimeout, s.ReadTimeout = 100*time.Millisecond, 50*time.Millisecond
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(requestBytes(1, true, nil, nil))
 	if r := readResponse(t, client, 1); string(r.stdout) != "done" {
 		t.Errorf("stdout %q", r.stdout)
@@ -591,7 +591,7 @@ func TestWriteTimeout(t *testing.T) {
 		}
 	}))
 	s.WriteTimeout = 100 * time.Millisecond
-	client, done := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(requestBytes(1, true, nil, nil))
 	select {
 	case err := <-res:
@@ -601,7 +601,7 @@ func TestWriteTimeout(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("blocked write never failed")
 	}
-	<-done // the connection is closed after a failed write
+	waitConnsEnded(t, s, 5*time.Second) // closed after a failed write
 	if !eventually(func() bool { return s.Active() == 0 }) {
 		t.Errorf("Active = %d", s.Active())
 	}
@@ -609,7 +609,7 @@ func TestWriteTimeout(t *testing.T) {
 
 func TestStdinBeforeParamsEnd(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleResponder, true)
 	in = append(in, rec(typeStdin, 1, []byte("x"), 0)...)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
@@ -640,7 +640,7 @@ func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
 		if err != nil || n != size {
 			t.Errorf("read %d bytes, err %v", n, err)
 		}
-		peak := r.Stdin.(*stdinPipe).maxBuffer()
+		peak := r.Stdin.(*stdinPipe).bufCap()
 		if peak > 64<<10+65535 {
 			t.Errorf("memory buffer grew to %d bytes", peak)
 		}
@@ -649,7 +649,7 @@ func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
 	}))
 	s.StdinBuffer = 64 << 10
 	s.SpoolDir = spool
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	want := sha256.New()
 	go func() {
 		data := make([]byte, 65535)
@@ -688,7 +688,7 @@ func TestResponseHeldUntilStdinEnds(t *testing.T) {
 		io.Copy(io.Discard, r.Stdin)
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	in := beginRec(1, RoleResponder, false)
 	in = append(in, rec(typeParams, 1, nil, 0)...)
 	in = append(in, rec(typeStdin, 1, make([]byte, 1000), 0)...)
@@ -725,7 +725,7 @@ func TestWriteFinal(t *testing.T) {
 		}
 		return EndStatus{}
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 
 	client.Write(requestBytes(1, true, []Param{{"SCRIPT_NAME", "/held"}}, nil))
 	client.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
@@ -781,7 +781,7 @@ func TestEndWith(t *testing.T) {
 		}
 		return EndStatus{AppStatus: 7} // unused: the request has ended
 	}))
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	for i, path := range []string{"/now", "/early"} {
 		id := uint16(i + 1)
 		in := beginRec(id, RoleResponder, true)

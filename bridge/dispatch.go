@@ -54,7 +54,7 @@ func (c *conn) begin(id, role uint16, keep bool) bool {
 		}
 		delete(c.reqs, id) // reused after its END_REQUEST; its STDIN tail is moot
 	}
-	if !c.drainUntil.IsZero() {
+	if !c.ka.drainUntil.IsZero() {
 		c.mu.Unlock()
 		c.log.Warn().Uint16("id", id).Msg("BEGIN_REQUEST on a closing connection; ignored")
 		return true
@@ -75,11 +75,7 @@ func (c *conn) begin(id, role uint16, keep bool) bool {
 		if c.w.writeRaw(b[:]) != nil {
 			return false
 		}
-		if !keep && idle {
-			c.quiet.Store(true)
-			return false
-		}
-		return true
+		return keep || !idle
 	}
 	r := &request{c: c}
 	r.ID, r.Role, r.KeepConn, r.RemoteAddr = id, role, keep, c.nc.RemoteAddr()
@@ -255,24 +251,9 @@ func (c *conn) endWith(r *request, head, body []byte, st EndStatus) error {
 		delete(c.reqs, r.ID)
 	}
 	if !r.KeepConn {
-		c.closeIdle = true
+		c.ka.closeIdle = true
 	}
-	closeNow := false
-	if c.inProgress == 0 {
-		switch {
-		case c.closeIdle && len(c.reqs) == 0:
-			closeNow = true
-		case c.closeIdle:
-			// Discard the STDIN still coming, so that closing does not
-			// reset the connection before the web server reads the reply.
-			c.drainUntil = time.Now().Add(c.srv.readTimeout())
-			if c.waiting {
-				_ = c.nc.SetReadDeadline(c.drainUntil)
-			}
-		case c.waiting:
-			_ = c.nc.SetReadDeadline(time.Now().Add(c.srv.idleTimeout()))
-		}
-	}
+	closeNow := c.inProgress == 0 && c.lastEndedLocked()
 	c.mu.Unlock()
 	r.cancel()
 	err := c.w.writeEnd(r.ID, head, body, r.stderrUsed.Load(), st)

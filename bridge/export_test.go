@@ -20,3 +20,12 @@ func (s *Server) newConn(nc net.Conn) *conn {
 // serve runs the reader of a new connection in the calling goroutine until
 // the connection ends or parks.
 func (c *conn) serve() { c.read() }
+
+// bufCap is the capacity of the pipe's memory buffer. It only grows until
+// the handler returns, so a handler that has read to the end sees the
+// largest buffer the pipe allocated.
+func (p *stdinPipe) bufCap() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return cap(p.buf)
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"net"
 	"testing"
 	"time"
 )
@@ -61,16 +62,22 @@ func FuzzNameValues(f *testing.F) {
 func FuzzRecordReader(f *testing.F) {
 	f.Add(append(rec(typeParams, 1, []byte("abc"), 5), rec(typeStdin, 1, make([]byte, 40), 0)...))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		rr := &recordReader{br: bufio.NewReaderSize(bytes.NewReader(data), 16)}
+		rr := &recordReader{br: bufio.NewReaderSize(bytes.NewReader(data), 16), nc: noDeadlines{}}
 		rest := data
 		for {
-			h, content, err := rr.next()
-			if len(rest) == 0 {
-				if err != io.EOF {
-					t.Fatalf("at end: %v", err)
+			if rr.br.Buffered() == 0 {
+				err := rr.await()
+				if len(rest) == 0 {
+					if err != io.EOF {
+						t.Fatalf("at end: %v", err)
+					}
+					return
 				}
-				return
+				if err != nil {
+					t.Fatalf("await with %d bytes left: %v", len(rest), err)
+				}
 			}
+			h, content, err := rr.next()
 			if rest[0] != 1 {
 				if !errors.Is(err, errFraming) {
 					t.Fatalf("version %d accepted: %v", rest[0], err)
@@ -102,6 +109,11 @@ func FuzzRecordReader(f *testing.F) {
 	})
 }
 
+// noDeadlines is the connection of a recordReader that reads from memory.
+type noDeadlines struct{ net.Conn }
+
+func (noDeadlines) SetReadDeadline(time.Time) error { return nil }
+
 // FuzzConn feeds arbitrary bytes as a whole connection: the server must
 // neither panic nor hang, and must release every request.
 func FuzzConn(f *testing.F) {
@@ -115,7 +127,7 @@ func FuzzConn(f *testing.F) {
 		}))
 		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
 		s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
-		client, done := serveConn(t, s)
+		client := serveConn(t, s)
 		go func() {
 			client.Write(data)
 			client.CloseWrite()
@@ -124,11 +136,7 @@ func FuzzConn(f *testing.F) {
 		if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
 			t.Fatalf("reading the server's output: %v", err)
 		}
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Fatal("connection reader did not end")
-		}
+		waitConnsEnded(t, s, 5*time.Second)
 		for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d requests still active", s.Active())

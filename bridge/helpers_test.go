@@ -58,36 +58,29 @@ func (b *syncBuffer) String() string {
 func testServer(t testing.TB, h Handler) (*Server, *syncBuffer) {
 	logs := &syncBuffer{}
 	s := &Server{Handler: h, Log: zerolog.New(logs)}
-	s.closed = func(seq uint64) {
-		if ch, ok := connEnded.LoadAndDelete(endKey{s, seq}); ok {
-			close(ch.(chan struct{}))
-		}
-	}
 	t.Cleanup(func() { s.Close() })
 	return s, logs
 }
 
-// connEnded holds the channels that serveConn's callers wait on.
-var connEnded sync.Map // endKey -> chan struct{}
-
-type endKey struct {
-	s   *Server
-	seq uint64
-}
-
-// serveConn serves one end of a socket pair and returns the other; done is
-// closed when the connection has ended and released everything (an idle
-// connection parks, so its reader goroutine may end long before).
-func serveConn(t testing.TB, s *Server) (client *net.UnixConn, done chan struct{}) {
+// serveConn serves one end of a socket pair and returns the other.
+func serveConn(t testing.TB, s *Server) *net.UnixConn {
 	t.Helper()
 	client, srv := socketPair(t)
-	s.init()
-	c := s.newConn(srv)
-	done = make(chan struct{})
-	connEnded.Store(endKey{s, c.log.seq}, done)
-	go c.serve()
+	go s.newConn(srv).serve()
 	t.Cleanup(func() { client.Close() })
-	return client, done
+	return client
+}
+
+// waitConnsEnded waits until every connection of s has ended and released
+// everything (the reader of an idle connection that parks ends long
+// before its connection does).
+func waitConnsEnded(t testing.TB, s *Server, d time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(d); s.openConns() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections still open after %v", s.openConns(), d)
+		}
+	}
 }
 
 // noLeaks fails the test when goroutines started during it outlive it.

@@ -23,7 +23,7 @@ func peekReady(fd uintptr) bool {
 }
 
 // poller holds the parked connections of a Server: idle keep-alive
-// connections with no goroutine, as nginx keeps its own (see conn).
+// connections with no goroutine, as nginx keeps its own (see keepalive).
 //
 // A parked connection is a bare descriptor: parking duplicates the
 // socket's descriptor and closes the net.Conn, which gives back Go's
@@ -54,8 +54,7 @@ type poller struct {
 	f          *os.File // epfd, in Go's poller
 	rc         syscall.RawConn
 	byID       map[uint64]*parked
-	head, tail *parked // by until (ordered on insert)
-	n          int
+	head, tail *parked   // by until (ordered on insert)
 	warned     time.Time // last "cannot park" warning: one a minute at most
 	unwarned   int       // failures since
 }
@@ -105,17 +104,16 @@ func (p *poller) startLocked() error {
 
 // park puts an idle connection's socket in the poller until it becomes
 // readable or until. On success the caller must close nc (the poller has
-// its own descriptor of the socket). False when it cannot be (closing()
-// is true, the server stopped, no epoll), and then the caller keeps
-// serving it.
-func (p *poller) park(nc net.Conn, seq uint64, until time.Time, closing func() bool) bool {
+// its own descriptor of the socket). False when it cannot be (the server
+// stopped, no epoll), and then the caller keeps serving it.
+func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
 	rc := rawConnOf(nc)
 	if rc == nil {
 		return false
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || (closing != nil && closing()) || p.startLocked() != nil {
+	if p.closed || p.startLocked() != nil {
 		return false
 	}
 	fd, call, err := -1, "", error(nil)
@@ -179,7 +177,6 @@ func (p *poller) insertLocked(pc *parked) {
 	} else {
 		pc.next.prev = pc
 	}
-	p.n++
 }
 
 // removeLocked takes pc out of the list; its epoll registration stays (to
@@ -197,7 +194,6 @@ func (p *poller) removeLocked(pc *parked) {
 	}
 	pc.prev, pc.next = nil, nil
 	delete(p.byID, pc.seq)
-	p.n--
 }
 
 // armLocked sets the wake-up for the earliest idle timeout. A deadline
@@ -218,7 +214,7 @@ func (p *poller) armLocked() {
 func (p *poller) closeParked(pc *parked, why string) {
 	connLog{&p.s.Log, pc.seq}.Debug().Msg(why)
 	unix.Close(pc.fd)
-	p.s.connEnded(pc.seq)
+	p.s.connEnded()
 }
 
 // resume serves a connection that left the poller readable: a net.Conn
@@ -235,7 +231,7 @@ func (p *poller) resume(pc *parked) {
 		p.mu.Lock()
 		p.warnLocked(pc.seq, err, "cannot resume idle connections; closed")
 		p.mu.Unlock()
-		p.s.connEnded(pc.seq)
+		p.s.connEnded()
 		return
 	}
 	if c := p.s.adopt(nc, pc.seq); c != nil {
@@ -256,13 +252,6 @@ func (p *poller) closeOldest() bool {
 	}
 	p.closeParked(pc, "idle connection closed to make room (max-connections)")
 	return true
-}
-
-// parkedCount reports how many connections are parked.
-func (p *poller) parkedCount() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.n
 }
 
 // close stops parking: the parked connections are closed, and the

@@ -21,9 +21,8 @@ func peekReady(fd uintptr) bool {
 // an idle connection keeps its reader goroutine and its record buffer.
 type poller struct{ s *Server }
 
-func (p *poller) park(nc net.Conn, seq uint64, until time.Time, closing func() bool) bool {
+func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
 	return false
 }
 func (p *poller) closeOldest() bool { return false }
-func (p *poller) parkedCount() int  { return 0 }
 func (p *poller) close()            {}

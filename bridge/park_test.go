@@ -13,7 +13,12 @@ import (
 	"time"
 )
 
-func parkedConns(s *Server) int { return s.poll.parkedCount() }
+// parkedConns reports how many connections of s are parked.
+func parkedConns(s *Server) int {
+	s.poll.mu.Lock()
+	defer s.poll.mu.Unlock()
+	return len(s.poll.byID)
+}
 
 // waitParked waits until n connections are parked.
 func waitParked(t *testing.T, s *Server, n int) {
@@ -250,6 +255,31 @@ func TestMaxConnsBusyThenIdle(t *testing.T) {
 	close(release)
 	if r := readResponse(t, second, 1); string(r.stdout) != "done" {
 		t.Fatalf("second: %q", r.stdout)
+	}
+	s.Close()
+}
+
+// A connection that is not a socket is never parked: it keeps its reader
+// and the idle timeout still closes it.
+func TestNotSocketIdle(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, echoHandler())
+	s.IdleTimeout = 200 * time.Millisecond
+	s.init()
+	client, srv := net.Pipe()
+	defer client.Close()
+	c := s.newConn(srv)
+	go c.serve()
+	go client.Write(requestBytes(1, true, []Param{{"A", "b"}}, nil))
+	if r := readResponse(t, client, 1); string(r.stdout) != "Content-Type: text/plain\r\n\r\nA=b\n" {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	if n := parkedConns(s); n != 0 {
+		t.Errorf("%d parked", n)
+	}
+	expectClosed(t, client, 5*time.Second)
+	if !eventually(func() bool { return s.openConns() == 0 }) {
+		t.Errorf("%d connections open", s.openConns())
 	}
 	s.Close()
 }

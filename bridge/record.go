@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 )
 
@@ -70,43 +71,32 @@ func putHeader(b []byte, typ uint8, id uint16, n int) int {
 
 // recordReader reads records from a buffered stream. Records that fit the
 // bufio buffer are returned in place; larger ones go through scratch.
+// A record must be read whole within timeout of its first byte: next sets
+// that deadline on nc when it has to read more of one.
 type recordReader struct {
 	br      *bufio.Reader
 	scratch []byte
-	// dl, when set, arms the read deadline: its waitDeadline says how
-	// long to wait for the first byte of a record, timeout bounds the rest.
-	dl      deadlines
+	nc      net.Conn // what br reads
 	timeout time.Duration
-	armed   bool // a record deadline is in force
 }
 
-// deadlines is the connection side of a recordReader (an interface rather
-// than func fields, which would allocate each time a reader is lent).
-type deadlines interface {
-	SetReadDeadline(time.Time) error
-	waitDeadline() time.Time // for the first byte of the next record
-	woke()                   // the wait is over
+// await waits for the first byte of the next record, with the deadline
+// that the caller set; io.EOF is a clean end.
+func (rr *recordReader) await() error {
+	_, err := rr.br.Peek(1)
+	return err
 }
 
-// next returns the next record; its content is valid until the next call.
-// A clean EOF between records is io.EOF; EOF inside one is a framing error.
+// next returns the next record, which has begun (see await); its content
+// is valid until the next call. EOF inside a record is a framing error.
 func (rr *recordReader) next() (header, []byte, error) {
-	rr.armed = false
-	if rr.br.Buffered() == 0 {
-		if rr.dl != nil {
-			if err := rr.dl.SetReadDeadline(rr.dl.waitDeadline()); err != nil {
-				return header{}, nil, fmt.Errorf("set read deadline: %w", err)
-			}
-		}
-		_, err := rr.br.Peek(1)
-		if rr.dl != nil {
-			rr.dl.woke()
-		}
-		if err != nil {
-			return header{}, nil, err // io.EOF here is a clean end
+	armed := rr.br.Buffered() < headerLen
+	if armed {
+		if err := rr.arm(); err != nil {
+			return header{}, nil, err
 		}
 	}
-	hb, err := rr.peek(headerLen)
+	hb, err := rr.br.Peek(headerLen)
 	if err != nil {
 		return header{}, nil, truncated(err, "header")
 	}
@@ -115,8 +105,13 @@ func (rr *recordReader) next() (header, []byte, error) {
 		return h, nil, err
 	}
 	total := headerLen + int(h.ContentLen) + int(h.PadLen)
+	if !armed && rr.br.Buffered() < total {
+		if err := rr.arm(); err != nil {
+			return h, nil, err
+		}
+	}
 	if total <= rr.br.Size() {
-		b, err := rr.peek(total)
+		b, err := rr.br.Peek(total)
 		if err != nil {
 			return h, nil, truncated(err, "content")
 		}
@@ -130,32 +125,15 @@ func (rr *recordReader) next() (header, []byte, error) {
 		rr.scratch = make([]byte, maxContent+255)
 	}
 	b := rr.scratch[:int(h.ContentLen)+int(h.PadLen)]
-	if err := rr.arm(); err != nil {
-		return h, nil, err
-	}
 	if _, err := io.ReadFull(rr.br, b); err != nil {
 		return h, nil, truncated(err, "content")
 	}
 	return h, b[:h.ContentLen], nil
 }
 
-// peek returns n buffered bytes, arming the record deadline if it has to
-// go to the network for them.
-func (rr *recordReader) peek(n int) ([]byte, error) {
-	if rr.br.Buffered() < n {
-		if err := rr.arm(); err != nil {
-			return nil, err
-		}
-	}
-	return rr.br.Peek(n)
-}
-
+// arm sets the deadline of the record under way.
 func (rr *recordReader) arm() error {
-	if rr.armed || rr.dl == nil {
-		return nil
-	}
-	rr.armed = true
-	if err := rr.dl.SetReadDeadline(time.Now().Add(rr.timeout)); err != nil {
+	if err := rr.nc.SetReadDeadline(time.Now().Add(rr.timeout)); err != nil {
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	return nil

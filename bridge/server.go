@@ -90,9 +90,6 @@ type Server struct {
 	open    int                // connections, served and parked
 	room    chan struct{}      // closed when a connection goes or parks, for a full Serve
 	full    fullLog
-	// closed, when set (tests), is called with the number of each
-	// connection that ends.
-	closed func(seq uint64)
 
 	// draining: Shutdown has begun; new requests are refused (drain.go).
 	draining atomic.Bool
@@ -124,6 +121,12 @@ func orDefault[T int | time.Duration](v, d T) T {
 
 // clock is the time since the server started, at least 1 (0 means unset).
 func (s *Server) clock() int64 { return max(int64(time.Since(s.epoch)), 1) }
+
+// idleEnd is when the idle timeout closes a connection idle since then
+// (on the clock).
+func (s *Server) idleEnd(since int64) time.Time {
+	return s.epoch.Add(time.Duration(since) + s.idleTimeout())
+}
 
 func (s *Server) maxConns() int               { return orDefault(s.MaxConns, DefaultMaxConns) }
 func (s *Server) maxReqs() int                { return orDefault(s.MaxReqs, DefaultMaxReqs) }
@@ -195,7 +198,7 @@ func (s *Server) accepted(nc net.Conn) {
 	seq := s.connSeq.Add(1)
 	l := connLog{&s.Log, seq}
 	l.Debug().Msg("connection opened")
-	if !readableNow(nc) && s.poll.park(nc, seq, time.Now().Add(s.idleTimeout()), nil) {
+	if !readableNow(nc) && s.poll.park(nc, seq, s.idleEnd(s.clock())) {
 		nc.Close()
 		return
 	}
@@ -211,7 +214,7 @@ func (s *Server) adopt(nc net.Conn, seq uint64) *conn {
 	defer s.mu.Unlock()
 	if s.closing {
 		nc.Close()
-		s.connEndedLocked(seq)
+		s.connEndedLocked()
 		return nil
 	}
 	c := newConn(s, nc, seq)
@@ -228,18 +231,15 @@ func (s *Server) detach(c *conn) {
 }
 
 // connEnded counts a parked connection closed.
-func (s *Server) connEnded(seq uint64) {
+func (s *Server) connEnded() {
 	s.mu.Lock()
-	s.connEndedLocked(seq)
+	s.connEndedLocked()
 	s.mu.Unlock()
 }
 
-func (s *Server) connEndedLocked(seq uint64) {
+func (s *Server) connEndedLocked() {
 	s.open--
 	s.roomFreedLocked()
-	if s.closed != nil {
-		s.closed(seq)
-	}
 }
 
 // makeRoom counts one more connection once it may be served: below
@@ -416,6 +416,6 @@ func (s *Server) Close() error {
 func (s *Server) removeConn(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
-	s.connEndedLocked(c.log.seq)
+	s.connEndedLocked()
 	s.mu.Unlock()
 }

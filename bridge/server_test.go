@@ -196,7 +196,7 @@ func TestManyConnections(t *testing.T) {
 // FCGI_GET_VALUES reports the default MaxConns.
 func TestGetValuesDefaultMaxConns(t *testing.T) {
 	s, _ := testServer(t, echoHandler())
-	client, _ := serveConn(t, s)
+	client := serveConn(t, s)
 	client.Write(rec(typeGetValues, 0, encodePairs(Param{"FCGI_MAX_CONNS", ""}), 0))
 	rc, err := readRec(t, client)
 	if err != nil {
@@ -206,29 +206,4 @@ func TestGetValuesDefaultMaxConns(t *testing.T) {
 	if err != nil || len(ps) != 1 || ps[0] != (Param{"FCGI_MAX_CONNS", strconv.Itoa(DefaultMaxConns)}) {
 		t.Fatalf("got %v %v", ps, err)
 	}
-}
-
-// A connection that is not a socket is never parked: it keeps its reader
-// and the idle timeout still closes it.
-func TestNotSocketIdle(t *testing.T) {
-	noLeaks(t)
-	s, _ := testServer(t, echoHandler())
-	s.IdleTimeout = 200 * time.Millisecond
-	s.init()
-	client, srv := net.Pipe()
-	defer client.Close()
-	c := s.newConn(srv)
-	go c.serve()
-	go client.Write(requestBytes(1, true, []Param{{"A", "b"}}, nil))
-	if r := readResponse(t, client, 1); string(r.stdout) != "Content-Type: text/plain\r\n\r\nA=b\n" {
-		t.Fatalf("stdout %q", r.stdout)
-	}
-	if n := s.poll.parkedCount(); n != 0 {
-		t.Errorf("%d parked", n)
-	}
-	expectClosed(t, client, 5*time.Second)
-	if !eventually(func() bool { return s.openConns() == 0 }) {
-		t.Errorf("%d connections open", s.openConns())
-	}
-	s.Close()
 }

@@ -31,7 +31,6 @@ type stdinPipe struct {
 	eof    bool     // the empty STDIN record arrived
 	err    error    // ErrAborted after abort or loss of the connection; a spool failure
 	closed bool     // the handler is done; later input is dropped
-	peak   int      // largest buffer ever allocated, for tests
 	ended  chan struct{}
 	endOne sync.Once
 
@@ -117,9 +116,6 @@ func (p *stdinPipe) grow(n int) {
 	nb := make([]byte, unread, c)
 	copy(nb, p.buf[p.r:])
 	p.buf, p.r = nb, 0
-	if c > p.peak {
-		p.peak = c
-	}
 }
 
 // finish marks the end of input (the empty STDIN record).
@@ -204,11 +200,4 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 	// Drained (fr == fw): back to memory until the handler falls behind
 	// again; the file is kept for that.
 	return n, nil
-}
-
-// maxBuffer reports the largest buffer the pipe allocated.
-func (p *stdinPipe) maxBuffer() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.peak
 }
