@@ -80,8 +80,32 @@ type Events interface {
 	QueueWait(wait time.Duration) // how long a request waited for a free thread
 }
 
-// Start is how a pool starts a worker process; tests may replace it.
-type Start func(pyworker.Config) (*pyworker.Worker, error)
+// Worker is what a pool needs of a worker process (*pyworker.Worker); the
+// pool's tests run fakes.
+type Worker interface {
+	Serve(ctx context.Context, c *pyworker.Call) (pyworker.Result, error)
+	Pid() int
+	InFlight() int                // requests the process has not finished
+	Done() <-chan struct{}        // closed once the process has exited
+	ExitErr() error               // why it exited (nil: cleanly, or still running)
+	Retired() bool                // it stopped itself to reload a changed script
+	Kill()                        // SIGKILL, at once
+	Shutdown(time.Duration) error // graceful stop; SIGKILL after the timeout
+	LastActivity() time.Time      // last request or frame: inactivity-timeout
+	LastHeartbeat() time.Time     // last sign that Python runs: deadlock-timeout
+}
+
+// Start is how a pool starts a worker process and waits until it is ready.
+type Start func(pyworker.Config) (Worker, error)
+
+// startPython starts a real worker.
+func startPython(cfg pyworker.Config) (Worker, error) {
+	w, err := pyworker.Start(cfg)
+	if err != nil {
+		return nil, err // not a nil *pyworker.Worker in a non-nil interface
+	}
+	return w, nil
+}
 
 // Pool is the set of worker processes of one (process group, application group).
 type Pool struct {
@@ -103,7 +127,7 @@ type Pool struct {
 }
 
 type proc struct {
-	w        *pyworker.Worker
+	w        Worker
 	inflight int
 	served   int
 	retiring bool // out of service: takes no new requests
@@ -131,7 +155,7 @@ func New(spec Spec, start Start) *Pool {
 		spec.ShutdownTimeout = 5 * time.Second
 	}
 	if start == nil {
-		start = pyworker.Start
+		start = startPython
 	}
 	p := &Pool{spec: spec, start: start, log: spec.Log.With().Str("pool", spec.Name).Logger(),
 		waiters: list.New(), closeCh: make(chan struct{})}
