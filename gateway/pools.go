@@ -305,7 +305,7 @@ func (ps *pools) restart() {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	for _, p := range ps.m {
-		p.Restart("restart signal")
+		p.Restart(pool.ReasonSignal)
 	}
 }
 
@@ -335,7 +335,7 @@ func (ps *pools) closeUnused(next *pools) {
 			if ev := ps.specs[k].Events; ev != nil {
 				// Their successors are the new pool's processes.
 				for range p.Pids() {
-					ev.WorkerReplaced("reload")
+					ev.WorkerReplaced(pool.ReasonReload)
 				}
 			}
 		}

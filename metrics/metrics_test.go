@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgifcgi/wsgifcgi/groups/pool"
 )
 
 // scrape returns the handler's text exposition.
@@ -43,8 +45,8 @@ func TestMetricsAndHandler(t *testing.T) {
 	pe.WorkerStarted()
 	pe.WorkerStarted()
 	pe.WorkerExited()
-	pe.WorkerReplaced("maximum-requests")
-	pe.WorkerReplaced("something-new") // not a known reason: still counted
+	pe.WorkerReplaced(pool.ReasonMaximumRequests)
+	pe.WorkerReplaced(pool.Reason("something-new")) // not a known reason: still counted
 	m.RequestStarted()
 	m.RequestDone("", 404, time.Millisecond)
 	m.RequestStarted()
