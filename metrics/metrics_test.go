@@ -93,6 +93,12 @@ func TestMetricsAndHandler(t *testing.T) {
 			t.Errorf("missing %q in:\n%s", line, body)
 		}
 	}
+	// Every reason a pool reports is exported from the group's first use.
+	for _, r := range pool.Reasons() {
+		if r != pool.ReasonMaximumRequests && !strings.Contains(body, `wsgifcgi_worker_restarts_total{process_group="site1",reason="`+string(r)+`"} 0`+"\n") {
+			t.Errorf("reason %s not exported as 0", r)
+		}
+	}
 	// An unrouted request makes no pool series for "".
 	for _, s := range []string{`wsgifcgi_workers_alive{process_group=""}`, `wsgifcgi_queue_wait_seconds_count{process_group=""}`} {
 		if strings.Contains(body, s) {
