@@ -202,7 +202,7 @@ func (a *arbiter) onKick() {
 	a.p.mu.Lock()
 	for _, pr := range a.procs {
 		switch {
-		case pr.state == serving && pr.out != "" && pr.out != ReasonDied: // died: its exit will come
+		case pr.state == serving && pr.out != "":
 			pr.reason = pr.out
 			due = append(due, pr)
 		case (pr.state == retiring || pr.state == dead) && pr.inflight == 0:
@@ -211,12 +211,20 @@ func (a *arbiter) onKick() {
 	}
 	a.p.mu.Unlock()
 	for _, pr := range due {
-		switch pr.state {
-		case serving:
+		switch {
+		case pr.state == serving && pr.reason == ReasonDied:
+			// It turns requests away unasked: it is dying, or was told to
+			// stop by someone else. Either way a crash, whose successor
+			// need not wait for the exit.
+			pr.crashed = true
+			if a.leave(pr, ReasonDied, now) {
+				a.stop(pr)
+			}
+		case pr.state == serving:
 			a.retire(pr, pr.reason, now)
-		case retiring:
+		case pr.state == retiring:
 			a.stop(pr)
-		case dead:
+		case pr.state == dead:
 			a.reap(pr)
 		}
 	}

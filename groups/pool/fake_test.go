@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,6 +251,12 @@ func (e *events) WorkerReplaced(r Reason) {
 	e.mu.Unlock()
 }
 func (e *events) QueueWait(time.Duration) {}
+
+func (e *events) counts() map[Reason]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return maps.Clone(e.replaced)
+}
 
 func (e *events) count(r Reason) int {
 	e.mu.Lock()
