@@ -22,8 +22,10 @@ import (
 //	   ▼ backs off         ▼ respawned at once   ▼                                      ▼
 //	 (gone)               dead ◀─────────────────┴──────────────────────────────────────┘
 //
-// deadlock-timeout kills a serving process: it goes to stopping at once.
-// A dead process is reaped once its last request has come back.
+// A serving process that turns requests away unasked is replaced as died
+// (to retiring: it may still finish requests); deadlock-timeout kills one
+// (to stopping). A dead process is reaped once its last request has come
+// back.
 type state uint8
 
 const (
@@ -157,8 +159,8 @@ func (a *arbiter) onStarted(r started) {
 		ev.WorkerStarted()
 	}
 	if a.closing {
-		pr.state, pr.reason = stopping, reasonClose
-		pr.w.Kill()
+		pr.state, pr.reason = retiring, reasonClose
+		a.stop(pr)
 		return
 	}
 	pr.state = serving

@@ -307,7 +307,7 @@ func TestDeadlockTimeout(t *testing.T) {
 	}
 }
 
-// Close while a worker starts waits for the start, kills the worker it
+// Close while a worker starts waits for the start, stops the worker it
 // brought, and returns once it has exited; a queued request gets ErrClosed.
 func TestCloseDuringStartup(t *testing.T) {
 	f := &fleet{gate: make(chan struct{})}
