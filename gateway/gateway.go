@@ -84,7 +84,8 @@ func (g *Gateway) Reload(cfg *groups.Config) error {
 		return err
 	}
 	g.state.Store(st)
-	go old.pools.closeUnused(st.pools)
+	drop := old.pools.handOver(st.pools)
+	go closePools(drop)
 	return nil
 }
 

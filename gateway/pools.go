@@ -4,10 +4,11 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/user"
 	"path/filepath"
-	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -51,17 +52,20 @@ func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Met
 		}
 	}
 	if old != nil {
+		// The specs are derived (user look-ups, the search for python)
+		// without the old generation's lock, which its requests take.
 		old.mu.Lock()
-		for k, p := range old.m {
+		running, specs := maps.Clone(old.m), maps.Clone(old.specs)
+		old.mu.Unlock()
+		for k, p := range running {
 			d := ps.daemon(k.group)
 			if d == nil {
 				continue
 			}
-			if s, err := ps.spec(d, k.app); err == nil && sameSpec(s, old.specs[k]) {
+			if s, err := ps.spec(d, k.app); err == nil && s.SameSettings(specs[k]) {
 				ps.m[k], ps.specs[k] = p, s
 			}
 		}
-		old.mu.Unlock()
 	}
 	for _, is := range cfg.ImportScripts() {
 		if _, err := ps.getKey(poolKey{is.ProcessGroup, is.ApplicationGroup}); err != nil {
@@ -294,33 +298,26 @@ func lookupGroup(s string) (*user.Group, error) {
 	return user.LookupGroup(s)
 }
 
-// sameSpec says whether a pool may be kept across a reload.
-func sameSpec(a, b pool.Spec) bool {
-	a.Log, b.Log = zerolog.Nop(), zerolog.Nop()
-	a.Worker.Log, b.Worker.Log = zerolog.Nop(), zerolog.Nop()
-	return reflect.DeepEqual(a, b)
+func (ps *pools) restart() {
+	for _, p := range ps.all() {
+		p.Restart(pool.ReasonSignal)
+	}
 }
 
-func (ps *pools) restart() {
+func (ps *pools) closeAll() { closePools(ps.all()) }
+
+func (ps *pools) all() []*pool.Pool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	for _, p := range ps.m {
-		p.Restart("restart signal")
-	}
+	return slices.Collect(maps.Values(ps.m))
 }
 
-func (ps *pools) closeAll() {
-	ps.mu.Lock()
-	all := make([]*pool.Pool, 0, len(ps.m))
-	for _, p := range ps.m {
-		all = append(all, p)
-	}
-	ps.mu.Unlock()
-	closePools(all)
-}
-
-// closeUnused closes the pools of ps that next did not take over.
-func (ps *pools) closeUnused(next *pools) {
+// handOver logs what a reload did to each pool of ps: next kept it (its
+// settings did not change), replaced it (they did: next starts a new one
+// on its next request) or removed it (its process group is gone). It
+// returns the pools to close, whose processes are counted as replaced by
+// the reload.
+func (ps *pools) handOver(next *pools) []*pool.Pool {
 	next.mu.Lock()
 	kept := map[*pool.Pool]bool{}
 	for _, p := range next.m {
@@ -328,20 +325,33 @@ func (ps *pools) closeUnused(next *pools) {
 	}
 	next.mu.Unlock()
 	ps.mu.Lock()
+	running, specs := maps.Clone(ps.m), maps.Clone(ps.specs)
+	ps.mu.Unlock()
 	var drop []*pool.Pool
-	for k, p := range ps.m {
-		if !kept[p] {
-			drop = append(drop, p)
-			if ev := ps.specs[k].Events; ev != nil {
-				// Their successors are the new pool's processes.
-				for range p.Pids() {
-					ev.WorkerReplaced("reload")
-				}
+	for _, k := range slices.SortedFunc(maps.Keys(running), func(a, b poolKey) int {
+		return cmp.Or(cmp.Compare(a.group, b.group), cmp.Compare(a.app, b.app))
+	}) {
+		p, s := running[k], specs[k]
+		pids := p.Pids()
+		line := ps.log.Info().Str("pool", s.Name).Int("workers", len(pids))
+		switch {
+		case kept[p]:
+			line.Msg("reload: pool kept, its settings did not change")
+			continue
+		case next.daemon(k.group) != nil:
+			line.Msg("reload: pool replaced, its settings changed; its workers finish their requests")
+		default:
+			line.Msg("reload: pool removed with its process group; its workers finish their requests")
+		}
+		drop = append(drop, p)
+		if s.Events != nil {
+			// Their successors are the new pool's processes.
+			for range pids {
+				s.Events.WorkerReplaced(pool.ReasonReload)
 			}
 		}
 	}
-	ps.mu.Unlock()
-	closePools(drop)
+	return drop
 }
 
 // groupLabel names a process group in logs and metrics: %{GLOBAL} for the

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -42,4 +44,65 @@ python-eggs = "/srv/site1/eggs"
 			t.Errorf("process group %q: PYTHON_EGG_CACHE=%s not in the worker's environment", c.d.Name, c.want)
 		}
 	}
+}
+
+// A reload logs, per running pool, whether it was kept, replaced or
+// removed, and keeps exactly the pools whose settings did not change.
+func TestReloadLogsEachPool(t *testing.T) {
+	dir := t.TempDir()
+	load := func(daemons string) *groups.Config {
+		t.Helper()
+		conf := "[server]\npython-executable = \"/bin/false\"\n[embedded]\nuser = \"nobody\"\ngroup = \"nogroup\"\n" + daemons
+		os.WriteFile(filepath.Join(dir, "00.toml"), []byte(conf), 0o644)
+		cfg, err := groups.Load(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	var log syncBuffer
+	g, err := New(load("[daemon.a]\nthreads = 2\n[daemon.b]\nthreads = 2\n[daemon.c]\n"), zerolog.New(&log))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	old := g.state.Load().pools
+	for _, name := range []string{"a", "b", "c"} {
+		if _, err := old.getKey(poolKey{name, ""}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := g.Reload(load("[daemon.a]\nthreads = 2\n[daemon.b]\nthreads = 3\n")); err != nil {
+		t.Fatal(err)
+	}
+	for pool, msg := range map[string]string{
+		"a|": "reload: pool kept, its settings did not change",
+		"b|": "reload: pool replaced, its settings changed; its workers finish their requests",
+		"c|": "reload: pool removed with its process group; its workers finish their requests",
+	} {
+		if want := `"pool":"` + pool + `","workers":0,"message":"` + msg + `"`; !strings.Contains(log.String(), want) {
+			t.Errorf("no %s in the log:\n%s", want, log.String())
+		}
+	}
+	next := g.state.Load().pools
+	if next.m[poolKey{"a", ""}] != old.m[poolKey{"a", ""}] || next.m[poolKey{"b", ""}] != nil || next.m[poolKey{"c", ""}] != nil {
+		t.Errorf("after the reload: %v (before: %v)", next.m, old.m)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -143,6 +143,124 @@ func TestKilledWorkers(t *testing.T) {
 	}
 }
 
+// Workers SIGKILLed under load, one every 2 s: only the requests in flight
+// on a killed worker fail (502, as many as its death logs), none waits long
+// (the killed worker is respawned at once, no backoff), and the pool keeps
+// serving throughout.
+func TestWorkersKilledUnderLoad(t *testing.T) {
+	s, n, _ := daemonSetup(t, "processes = 2\nthreads = 4\n")
+	pidOf(t, n)
+	type result struct {
+		at, took time.Duration
+		code     int
+		err      error
+		pid      int
+	}
+	var mu sync.Mutex
+	var results []result
+	begin := time.Now()
+	stopLoad := underLoad(6, func() {
+		start := time.Now()
+		r := result{at: start.Sub(begin)}
+		resp, err := client.Get(n.url + "/sleep?0.05")
+		if err == nil {
+			b := make([]byte, 32)
+			k, _ := resp.Body.Read(b)
+			resp.Body.Close()
+			r.code = resp.StatusCode
+			r.pid, _ = strconv.Atoi(string(b[:k]))
+		}
+		r.took, r.err = time.Since(start), err
+		mu.Lock()
+		results = append(results, r)
+		mu.Unlock()
+	})
+	// latestPid is a worker that served a request last.
+	latestPid := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := len(results) - 1; i >= 0; i-- {
+			if results[i].code == 200 {
+				return results[i].pid
+			}
+		}
+		return 0
+	}
+	killed := map[int]bool{}
+	for i := 0; i < 5; i++ {
+		time.Sleep(2 * time.Second)
+		pid := latestPid()
+		if pid == 0 || killed[pid] {
+			t.Fatalf("kill %d: no fresh worker served (pid %d)", i, pid)
+		}
+		killed[pid] = true
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	time.Sleep(time.Second)
+	stopLoad()
+	end := time.Since(begin)
+
+	mu.Lock()
+	defer mu.Unlock()
+	failed, slowest := 0, time.Duration(0)
+	served := map[time.Duration]bool{} // seconds with a success
+	for _, r := range results {
+		slowest = max(slowest, r.took)
+		switch {
+		case r.err != nil:
+			t.Errorf("request at %v: %v", r.at, r.err)
+		case r.code == 502:
+			failed++
+		case r.code != 200:
+			t.Errorf("request at %v: status %d", r.at, r.code)
+		default:
+			served[(r.at + r.took).Truncate(time.Second)] = true
+		}
+	}
+	if slowest > 3*time.Second {
+		t.Errorf("a request took %v", slowest)
+	}
+	for sec := time.Duration(0); sec < end.Truncate(time.Second); sec += time.Second {
+		if !served[sec] {
+			t.Errorf("no request succeeded in second %v of the test", sec)
+		}
+	}
+	// Each death is logged with the requests lost with it.
+	lost := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		lost = 0
+		var logged []int
+		for _, line := range s.log.lines(`"worker process died"`) {
+			var m struct {
+				Pid      int `json:"pid"`
+				InFlight int `json:"in_flight"`
+			}
+			if err := json.Unmarshal([]byte(line), &m); err != nil {
+				t.Fatal(err)
+			}
+			logged = append(logged, m.Pid)
+			lost += m.InFlight
+		}
+		if len(logged) == len(killed) || time.Now().After(deadline) {
+			for _, pid := range logged {
+				if !killed[pid] {
+					t.Errorf("worker %d, not killed, logged as dead", pid)
+				}
+			}
+			if len(logged) != len(killed) {
+				t.Errorf("%d deaths logged, %d workers killed", len(logged), len(killed))
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if failed != lost {
+		t.Errorf("%d requests got 502, the deaths logged %d in flight", failed, lost)
+	}
+	t.Logf("%d requests, %d lost with %d killed workers, slowest %v", len(results), failed, len(killed), slowest)
+}
+
 func waitPidFile(t *testing.T, path string) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

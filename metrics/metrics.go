@@ -16,14 +16,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// Restart reasons that are exported as 0 from the first use of a process
-// group on, so that rate() and increase() see them start.
-var restartReasons = []string{
-	"maximum-requests", "request-timeout", "inactivity-timeout", "restart-interval",
-	"deadlock-timeout", "died", "restart-signal", "reload", "worker-retired",
-}
+	"github.com/wsgifcgi/wsgifcgi/groups/pool"
+)
 
 // Buckets in seconds. Requests: Prometheus' defaults plus the long tail a
 // WSGI application has; queue waits: mostly none, sometimes seconds.
@@ -182,10 +177,12 @@ func (m *Metrics) Pool(processGroup string) *PoolEvents {
 		workers:   m.workers.WithLabelValues(processGroup),
 		queueWait: m.queueWait.WithLabelValues(processGroup),
 		restarts:  m.restarts.MustCurryWith(prometheus.Labels{"process_group": processGroup}),
-		byReason:  make(map[string]prometheus.Counter, len(restartReasons)),
+		byReason:  map[pool.Reason]prometheus.Counter{},
 	}
-	for _, r := range restartReasons {
-		pe.byReason[r] = pe.restarts.WithLabelValues(r) // exported as 0 from now on
+	// Every reason is exported as 0 from the group's first use on, so that
+	// rate() and increase() see it start.
+	for _, r := range pool.Reasons() {
+		pe.byReason[r] = pe.restarts.WithLabelValues(string(r))
 	}
 	m.pools[processGroup] = pe
 	return pe
@@ -197,7 +194,7 @@ type PoolEvents struct {
 	workers   prometheus.Gauge
 	queueWait prometheus.Observer
 	restarts  *prometheus.CounterVec // curried with the group
-	byReason  map[string]prometheus.Counter
+	byReason  map[pool.Reason]prometheus.Counter
 }
 
 // WorkerStarted counts a worker process that became ready.
@@ -207,10 +204,10 @@ func (p *PoolEvents) WorkerStarted() { p.workers.Inc() }
 func (p *PoolEvents) WorkerExited() { p.workers.Dec() }
 
 // WorkerReplaced counts a restart for a reason.
-func (p *PoolEvents) WorkerReplaced(reason string) {
+func (p *PoolEvents) WorkerReplaced(reason pool.Reason) {
 	c, ok := p.byReason[reason]
 	if !ok {
-		c = p.restarts.WithLabelValues(reason)
+		c = p.restarts.WithLabelValues(string(reason))
 	}
 	c.Inc()
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/wsgifcgi/wsgifcgi/groups/pool"
 )
 
 // scrape returns the handler's text exposition.
@@ -43,8 +45,8 @@ func TestMetricsAndHandler(t *testing.T) {
 	pe.WorkerStarted()
 	pe.WorkerStarted()
 	pe.WorkerExited()
-	pe.WorkerReplaced("maximum-requests")
-	pe.WorkerReplaced("something-new") // not a known reason: still counted
+	pe.WorkerReplaced(pool.ReasonMaximumRequests)
+	pe.WorkerReplaced(pool.Reason("something-new")) // not a known reason: still counted
 	m.RequestStarted()
 	m.RequestDone("", 404, time.Millisecond)
 	m.RequestStarted()
@@ -89,6 +91,12 @@ func TestMetricsAndHandler(t *testing.T) {
 	} {
 		if !strings.Contains(body, line+"\n") {
 			t.Errorf("missing %q in:\n%s", line, body)
+		}
+	}
+	// Every reason a pool reports is exported from the group's first use.
+	for _, r := range pool.Reasons() {
+		if r != pool.ReasonMaximumRequests && !strings.Contains(body, `wsgifcgi_worker_restarts_total{process_group="site1",reason="`+string(r)+`"} 0`+"\n") {
+			t.Errorf("reason %s not exported as 0", r)
 		}
 	}
 	// An unrouted request makes no pool series for "".

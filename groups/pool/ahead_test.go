@@ -36,7 +36,7 @@ func TestAheadRequestsGoToTheBusyWorker(t *testing.T) {
 		}()
 	}
 	// One running, three ahead in the pipe, one waiting in the pool.
-	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 4 && p.waiters.Len() == 1 })
+	waitState(t, p, func() bool { return len(p.serving) == 1 && p.serving[0].inflight == 4 && p.waiters.Len() == 1 })
 	wg.Wait()
 	close(pids)
 	for pid := range pids {
@@ -64,7 +64,7 @@ func TestAheadRequestsOfAKilledWorkerFail(t *testing.T) {
 			errs <- err
 		}()
 	}
-	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 4 })
+	waitState(t, p, func() bool { return len(p.serving) == 1 && p.serving[0].inflight == 4 })
 	syscall.Kill(pid, syscall.SIGKILL)
 	for i := 0; i < 4; i++ {
 		select {

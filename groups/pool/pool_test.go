@@ -108,7 +108,7 @@ func TestQueueTimeoutAndOverload(t *testing.T) {
 	call(t, p, context.Background(), "/", "") // started
 	busy := make(chan struct{})
 	go func() { call(t, p, context.Background(), "/slow", "3"); close(busy) }()
-	waitState(t, p, func() bool { return len(p.procs) == 1 && p.procs[0].inflight == 1 })
+	waitState(t, p, func() bool { return len(p.serving) == 1 && p.serving[0].inflight == 1 })
 	queued := make(chan error, 1)
 	start := time.Now()
 	go func() { _, err := call(t, p, context.Background(), "/", ""); queued <- err }()
@@ -230,7 +230,7 @@ func TestRestartFinishesInFlight(t *testing.T) {
 	inflight := make(chan error, 1)
 	go func() { _, err := call(t, p, context.Background(), "/slow", "0.8"); inflight <- err }()
 	time.Sleep(200 * time.Millisecond)
-	p.Restart("test")
+	p.Restart(ReasonSignal)
 	pid, err := call(t, p, context.Background(), "/", "")
 	if err != nil || pid == old {
 		t.Fatalf("after Restart: pid %d (old %d), err %v", pid, old, err)
@@ -351,7 +351,7 @@ func TestThreadFreedAtWorkerEnd(t *testing.T) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := p.procs[0].inflight; n != 0 || p.procs[0].served != 2 {
-		t.Fatalf("inflight %d served %d, want 0 and 2", n, p.procs[0].served)
+	if n := p.serving[0].inflight; n != 0 || p.serving[0].served != 2 {
+		t.Fatalf("inflight %d served %d, want 0 and 2", n, p.serving[0].served)
 	}
 }
