@@ -41,6 +41,11 @@ func (p *stdinPipe) SetIdleTimeout(d time.Duration) {
 func (p *stdinPipe) Buffer(n int64) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// The connection reader reads on, past the memory limit (spooling),
+	// until n bytes are here.
+	p.want = n
+	p.signalHoldLocked()
+	defer func() { p.want = 0 }()
 	for {
 		switch {
 		case p.err != nil:

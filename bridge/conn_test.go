@@ -6,8 +6,11 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -620,21 +623,168 @@ func TestStdinBeforeParamsEnd(t *testing.T) {
 	}
 }
 
-// A handler that reads nothing until the web server has sent the whole body
-// must still get all of it: the connection reader spools instead of waiting
-// (nginx sends the whole body before it reads any response).
-func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
+// sendBody sends a request with a body of size bytes (a pattern) in full
+// records, counting what the socket took in sent; it returns the sha256
+// of the body once it was sent.
+func sendBody(client net.Conn, size int, sent *atomic.Int64) <-chan []byte {
+	sum := make(chan []byte, 1)
+	go func() {
+		h := sha256.New()
+		data := make([]byte, 65535)
+		client.Write(append(beginRec(1, RoleResponder, false), rec(typeParams, 1, nil, 0)...))
+		for n := 0; n < size; {
+			m := min(len(data), size-n)
+			for i := range data[:m] {
+				data[i] = byte((n + i) * 7)
+			}
+			h.Write(data[:m])
+			if _, err := client.Write(rec(typeStdin, 1, data[:m], 0)); err != nil {
+				return
+			}
+			n += m
+			sent.Store(int64(n))
+		}
+		client.Write(rec(typeStdin, 1, nil, 0))
+		sum <- h.Sum(nil)
+	}()
+	return sum
+}
+
+// spoolFiles counts this process's open files in dir (spool files are
+// unlinked, but /proc still names them).
+func spoolFiles(t *testing.T, dir string) int {
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skip("no /proc/self/fd")
+	}
+	n := 0
+	for _, fd := range fds {
+		if l, _ := os.Readlink(filepath.Join("/proc/self/fd", fd.Name())); strings.HasPrefix(l, dir+"/") {
+			n++
+		}
+	}
+	return n
+}
+
+// A handler that has not started its response holds the body back: the
+// connection reader stops reading once the memory buffer is full, so the
+// web server keeps the rest until the application reads it, and the body
+// crosses the bridge in memory, never through a spool file.
+func TestStdinHeldUntilRead(t *testing.T) {
 	noLeaks(t)
 	const size = 8 << 20
-	sent := make(chan struct{})
+	var sent atomic.Int64
 	res := make(chan []byte, 1)
 	spool := t.TempDir()
 	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		select {
-		case <-sent:
-		case <-time.After(20 * time.Second):
-			t.Error("the web server could not send the body while the handler was not reading")
+		time.Sleep(300 * time.Millisecond)
+		if n := sent.Load(); n > size/2 {
+			t.Errorf("the web server sent %d bytes while the handler read none", n)
 		}
+		h := sha256.New()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := r.Stdin.Read(buf)
+			h.Write(buf[:n])
+			if f := spoolFiles(t, spool); f != 0 {
+				t.Errorf("%d spool files open while the body is held", f)
+				break
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Errorf("reading: %v", err)
+				break
+			}
+		}
+		res <- h.Sum(nil)
+		return EndStatus{}
+	}))
+	s.StdinBuffer = 64 << 10
+	s.SpoolDir = spool
+	client := serveConn(t, s)
+	want := sendBody(client, size, &sent)
+	readResponse(t, client, 1)
+	if got := <-res; !bytes.Equal(got, <-want) {
+		t.Fatal("held body differs from what was sent")
+	}
+}
+
+// Closing the server ends a connection whose reader holds a body back,
+// even while the handler goes on ignoring it.
+func TestCloseWakesHeldReader(t *testing.T) {
+	noLeaks(t)
+	release := make(chan struct{})
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		<-release
+		return EndStatus{}
+	}))
+	defer close(release)
+	s.StdinBuffer = 64 << 10
+	client := serveConn(t, s)
+	var sent atomic.Int64
+	sendBody(client, 8<<20, &sent)
+	if !eventually(func() bool { return sent.Load() > 64<<10 }) {
+		t.Fatal("the body did not start")
+	}
+	time.Sleep(100 * time.Millisecond) // the reader holds
+	s.Close()
+	waitConnsEnded(t, s, 3*time.Second)
+}
+
+// On a connection that carries two requests, neither body is held: a
+// handler that reads nothing until the other request is answered does not
+// stall it.
+func TestStdinNotHeldWhileMultiplexed(t *testing.T) {
+	noLeaks(t)
+	const size = 1 << 20
+	second := make(chan struct{})
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		if r.ID == 2 {
+			defer close(second)
+			return echoHandler()(w, r)
+		}
+		select {
+		case <-second:
+		case <-time.After(5 * time.Second):
+			t.Error("request 2 stalled behind request 1's body")
+		}
+		n, err := io.Copy(io.Discard, r.Stdin)
+		if err != nil || n != size {
+			t.Errorf("read %d bytes, err %v", n, err)
+		}
+		return EndStatus{}
+	}))
+	s.StdinBuffer = 64 << 10
+	client := serveConn(t, s)
+	in := beginRec(1, RoleResponder, true)
+	in = append(in, rec(typeParams, 1, nil, 0)...)
+	in = append(in, beginRec(2, RoleResponder, true)...)
+	in = append(in, rec(typeParams, 2, nil, 0)...)
+	for n := 0; n < size; n += 32 << 10 {
+		in = append(in, rec(typeStdin, 1, make([]byte, 32<<10), 0)...)
+	}
+	in = append(in, rec(typeStdin, 2, nil, 0)...)
+	in = append(in, rec(typeStdin, 1, nil, 0)...)
+	go client.Write(in)
+	readResponses(t, client, 2, 1)
+}
+
+// Once a response has started, the connection reader never waits for the
+// handler: nginx sends the whole body before it reads any response, so the
+// rest of the body is spooled (the memory buffer stays at its limit) and
+// the handler reads all of it afterwards.
+func TestStdinSpooledOnceResponding(t *testing.T) {
+	noLeaks(t)
+	const size = 8 << 20
+	var sent atomic.Int64
+	res := make(chan []byte, 1)
+	spool := t.TempDir()
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		// Write waits for the end of STDIN, which comes only if the reader
+		// reads on without the handler.
+		io.WriteString(w, "Status: 200 OK\r\n\r\n")
 		h := sha256.New()
 		n, err := io.Copy(h, r.Stdin)
 		if err != nil || n != size {
@@ -650,26 +800,9 @@ func TestStdinSpooledWhileHandlerWaits(t *testing.T) {
 	s.StdinBuffer = 64 << 10
 	s.SpoolDir = spool
 	client := serveConn(t, s)
-	want := sha256.New()
-	go func() {
-		data := make([]byte, 65535)
-		client.Write(append(beginRec(1, RoleResponder, false), rec(typeParams, 1, nil, 0)...))
-		for n := 0; n < size; {
-			m := min(len(data), size-n)
-			for i := range data[:m] {
-				data[i] = byte((n + i) * 7)
-			}
-			want.Write(data[:m])
-			if _, err := client.Write(rec(typeStdin, 1, data[:m], 0)); err != nil {
-				return
-			}
-			n += m
-		}
-		client.Write(rec(typeStdin, 1, nil, 0))
-		close(sent)
-	}()
+	want := sendBody(client, size, &sent)
 	readResponse(t, client, 1)
-	if got := <-res; !bytes.Equal(got, want.Sum(nil)) {
+	if got := <-res; !bytes.Equal(got, <-want) {
 		t.Fatal("spooled body differs from what was sent")
 	}
 	if ents, _ := os.ReadDir(spool); len(ents) != 0 {

@@ -221,6 +221,16 @@ func (c *conn) close() {
 	}
 	c.mu.Unlock()
 	if open {
+		if p := c.holding.Load(); p != nil {
+			p.unhold()
+		}
 		c.nc.Close()
 	}
+}
+
+// closed reports whether close was called.
+func (c *conn) closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ka.phase == phaseClosed
 }

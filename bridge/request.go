@@ -93,8 +93,11 @@ func (r *request) ready() error {
 	if err := r.writable(); err != nil {
 		return err
 	}
-	if !r.inputEnded() && !r.stdin.waitEnded(r.ctx.Done()) {
-		return ErrAborted
+	if !r.inputEnded() {
+		r.stdin.respond() // the reader must read on, or this waits for ever
+		if !r.stdin.waitEnded(r.ctx.Done()) {
+			return ErrAborted
+		}
 	}
 	r.wroteOut.Store(true)
 	return nil

@@ -10,29 +10,47 @@ import (
 
 // stdinPipe carries FCGI_STDIN from the connection reader to the handler.
 //
-// The connection reader never waits for the handler: up to limit bytes are
-// kept in memory and the rest is spooled to an unlinked temporary file, as
-// uWSGI's post-buffering does. Waiting would deadlock behind nginx, which
-// reads no response until it has sent the whole request body: an
-// application that answers while it reads (an echo, a streaming upload
-// handler) would block on a full response socket while nginx blocks on a
-// full request socket. It also keeps one slow request from stalling the
-// others multiplexed on the connection. Memory stays bounded whatever the
-// upload size.
+// Up to limit bytes are kept in memory. Beyond that, the connection reader
+// either waits (holds) or spools to an unlinked temporary file, as uWSGI's
+// post-buffering does:
+//   - It holds while the request is the only one on its connection and
+//     its response has not started: the web server's socket then fills,
+//     as it does in front of a server that reads a body as it is consumed,
+//     and an upload crosses the bridge once, in memory, at the pace of the
+//     application.
+//   - It spools once the response has started, for the rest of the
+//     request: waiting then would deadlock behind nginx, which reads no
+//     response until it has sent the whole request body (an application
+//     that answers while it reads, such as an echo, would block on a full
+//     response socket while nginx blocks on a full request socket). It
+//     spools too while the handler waits for more than limit bytes
+//     (Buffer), and on a connection that carries several requests at once,
+//     so that one slow request does not stall the others. (A front end
+//     that multiplexes and begins a request while another one's body is
+//     held waits until the application reads it; none that we know of
+//     multiplexes.)
+//
+// Memory stays bounded whatever the upload size.
 type stdinPipe struct {
-	mu     sync.Mutex
-	cond   sync.Cond
-	buf    []byte // unread memory bytes are buf[r:]; they precede the file's
-	r      int
-	limit  int
-	dir    string   // where spool files go ("" = os.TempDir())
-	file   *os.File // spool, unlinked; nil until the handler first fell behind
-	fr, fw int64    // read and write offsets in file; fr == fw: it holds nothing
-	eof    bool     // the empty STDIN record arrived
-	err    error    // ErrAborted after abort or loss of the connection; a spool failure
-	closed bool     // the handler is done; later input is dropped
-	ended  chan struct{}
-	endOne sync.Once
+	mu       sync.Mutex
+	cond     sync.Cond // for the handler's reads
+	holdCond sync.Cond // for the connection reader's hold
+	buf      []byte    // unread memory bytes are buf[r:]; they precede the file's
+	r        int
+	limit    int
+	dir      string   // where spool files go ("" = os.TempDir())
+	file     *os.File // spool, unlinked; nil until the handler first fell behind
+	fr, fw   int64    // read and write offsets in file; fr == fw: it holds nothing
+	eof      bool     // the empty STDIN record arrived
+	err      error    // ErrAborted after abort or loss of the connection; a spool failure
+	closed   bool     // the handler is done; later input is dropped
+
+	want       int64 // Buffer waits for this many unread bytes
+	responding bool  // the response has started: the reader never holds again
+	held       bool  // the connection reader waits in hold
+	unheld     bool  // the connection closes: it never holds again
+	ended      chan struct{}
+	endOne     sync.Once
 
 	// The idle timeout (see Body): bytes received, and since when a
 	// reader waits with none new.
@@ -46,7 +64,65 @@ type stdinPipe struct {
 func newStdinPipe(limit int, dir string) *stdinPipe {
 	p := &stdinPipe{limit: limit, dir: dir, ended: make(chan struct{})}
 	p.cond.L = &p.mu
+	p.holdCond.L = &p.mu
 	return p
+}
+
+// fullLocked reports whether the connection reader should hold rather than
+// read more STDIN for this pipe (see stdinPipe): the response has not
+// started, the handler has bytes to read, the next record may not fit in
+// memory or the spool still has bytes to give, and no Buffer waits for
+// more.
+func (p *stdinPipe) fullLocked() bool {
+	if p.responding || p.unheld || p.closed || p.err != nil || p.eof {
+		return false
+	}
+	mem := len(p.buf) - p.r
+	unread := int64(mem) + p.spooled()
+	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > p.limit)
+}
+
+// full reports whether a hold would wait now.
+func (p *stdinPipe) full() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.fullLocked()
+}
+
+// hold waits while the pipe is full, until the handler has read enough,
+// the response starts, the request ends, or unhold.
+func (p *stdinPipe) hold() {
+	p.mu.Lock()
+	for p.fullLocked() {
+		p.held = true
+		p.holdCond.Wait()
+	}
+	p.held = false
+	p.mu.Unlock()
+}
+
+// unhold ends a hold for good: the connection is closing.
+func (p *stdinPipe) unhold() {
+	p.mu.Lock()
+	p.unheld = true
+	p.holdCond.Signal()
+	p.mu.Unlock()
+}
+
+// signalHoldLocked wakes a holding reader that need hold no more.
+func (p *stdinPipe) signalHoldLocked() {
+	if p.held && !p.fullLocked() {
+		p.holdCond.Signal()
+	}
+}
+
+// respond records that the response starts: STDIN is read to its end
+// from now on, spooled if the handler does not keep up.
+func (p *stdinPipe) respond() {
+	p.mu.Lock()
+	p.responding = true
+	p.signalHoldLocked()
+	p.mu.Unlock()
 }
 
 // markEnded closes ended: the web server sends no more STDIN.
@@ -150,6 +226,7 @@ func (p *stdinPipe) close() {
 }
 
 func (p *stdinPipe) release() {
+	p.holdCond.Signal()
 	if p.timer != nil {
 		p.timer.Stop()
 	}
@@ -189,10 +266,12 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if p.r == len(p.buf) {
 			p.buf, p.r = p.buf[:0], 0
 		}
+		p.signalHoldLocked()
 		return n, nil
 	}
 	n, err := p.file.ReadAt(b[:min(int64(len(b)), p.fw-p.fr)], p.fr)
 	p.fr += int64(n)
+	p.signalHoldLocked()
 	if err != nil && err != io.EOF {
 		p.err = fmt.Errorf("reading spooled request body: %w", err)
 		return n, p.err
