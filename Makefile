@@ -18,7 +18,7 @@ deps:
 # check: formatting and vet, and pyflakes3 (make deps installs it) on the
 # worker's Python, which reports syntax errors, undefined names and unused
 # imports file:line by line without byte-compiling anything. No tests.
-PYSRC := $(wildcard pyworker/*.py)
+PYSRC := $(wildcard pyworker/_wsgifcgi/*.py)
 check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
