@@ -238,9 +238,8 @@ class Response:
                     # A declared length that fits a whole response (Django's and
                     # Flask's responses): its blocks go out with the end.
                     self.held = []
-                write = self.write
                 for block in result:
-                    write(block)
+                    self.write(block)
             outcome = self.finish()
         except BaseException:
             outcome = self.failed(script)
