@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/wsgifcgi
 
-.PHONY: all build test check deps fuzz bench clean
+.PHONY: all build test check pyunit deps fuzz bench clean
 
 all: build
 
@@ -16,16 +16,30 @@ deps:
 	@scripts/install-deps.sh
 
 # check: formatting and vet, and pyflakes3 (make deps installs it) on the
-# worker's Python, which reports syntax errors, undefined names and unused
-# imports file:line by line without byte-compiling anything. No tests.
-PYSRC := $(wildcard pyworker/*.py)
+# worker's Python and its tests, which reports syntax errors, undefined
+# names and unused imports file:line by line without byte-compiling
+# anything. No tests.
+PYSRC := $(wildcard pyworker/_wsgifcgi/*.py pyworker/pytests/*.py)
 check:
 	@out=$$(gofmt -l . ); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	@command -v pyflakes3 >/dev/null || { echo "check: pyflakes3 is missing (make deps installs it)"; exit 1; }
 	pyflakes3 $(PYSRC)
 
-test: deps check
+# pyunit runs the worker's Python unit tests (pyworker/pytests) with each
+# interpreter of PYTHONS that exists, once per real executable: python3 on
+# PATH, which the workers run by default, and Debian's, which the
+# integration tests give them. -B: no __pycache__ in the tree.
+PYTHONS ?= python3 /usr/bin/python3
+pyunit:
+	@seen=; for py in $(PYTHONS); do \
+		exe=$$($$py -c 'import os, sys; print(os.path.realpath(sys.executable))' 2>/dev/null) || continue; \
+		case " $$seen " in *" $$exe "*) continue;; esac; seen="$$seen $$exe"; \
+		echo "pyunit: $$exe"; \
+		(cd pyworker && $$py -B -m unittest discover -q -s pytests -t .) || exit 1; \
+	done; [ -n "$$seen" ] || { echo "pyunit: no Python among: $(PYTHONS)"; exit 1; }
+
+test: deps check pyunit
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 # fuzz runs each fuzzer briefly (FUZZTIME=30s by default).

@@ -63,7 +63,7 @@ func (c Config) withDefaults() Config {
 	return c
 }
 
-// workerConfig is the CONFIG frame: what worker.py needs to set itself up.
+// workerConfig is the CONFIG frame: what the worker needs to set itself up.
 type workerConfig struct {
 	Title            string   `json:"title,omitempty"`
 	ProcessGroup     string   `json:"process_group"`
@@ -107,7 +107,7 @@ func (c Config) frame() ([]byte, error) {
 
 // args is the interpreter's command line: the real executable (so the
 // interpreter finds its prefix and any virtualenv) and a bootstrap that runs
-// the worker source handed over on fd 5.
+// the worker's modules handed over on fd 5.
 func (c Config) args() []string {
 	var a []string
 	switch {
@@ -119,17 +119,19 @@ func (c Config) args() []string {
 	return append(a, "-c", bootstrap)
 }
 
-// SourceName is the file name the worker's code carries in tracebacks: its
-// path in this repository. The source stays embedded in the binary; the
-// bootstrap puts it into linecache (an entry without mtime, which
-// linecache.checkcache keeps) and gives the module a __loader__ whose
-// get_source serves it again should anyone clear that cache, so tracebacks
-// through the worker's own code show its lines. __main__ gets no __file__:
+// SourceDir is where the worker's files are in this repository, the start
+// of the file names its code carries in tracebacks. The sources stay
+// embedded in the binary: _wsgifcgi/boot.py imports them from memory and
+// serves their lines to linecache. __main__ gets no __file__:
 // multiprocessing's spawn would try to run that path in its children.
-const SourceName = "wsgifcgi/pyworker/worker.py"
+const SourceDir = "wsgifcgi/pyworker/"
 
-const bootstrap = "import os,linecache as L;f=os.fdopen(5,'rb');s=f.read();f.close();del f;" +
-	"n='" + SourceName + "';t=s.decode('utf-8');" +
-	"L.cache[n]=(len(t),None,t.splitlines(True),n);" +
-	"__loader__=type('WorkerSource',(),{'get_source':lambda self,name:t})();" +
-	"del L,os;exec(compile(s,n,'exec'))"
+// workerPackage is the worker's Python package, named apart from the
+// applications' modules.
+const workerPackage = "_wsgifcgi"
+
+// bootstrap runs boot.py, the first module on fd 5, in a module of its own;
+// boot.start imports the others and runs the worker.
+const bootstrap = "import os,sys;f=os.fdopen(5,'rb');s=f.read().split(b'\\0');f.close();" +
+	"b=type(sys)('" + workerPackage + ".boot');del f,os,sys;" +
+	"exec(compile(s[2],s[1].decode(),'exec'),b.__dict__);b.start(s)"

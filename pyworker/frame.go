@@ -18,7 +18,7 @@ package pyworker
 import "encoding/binary"
 
 // Frame header: type u8, flags u8, 2 bytes padding, stream id u32, payload
-// length u32, big endian. worker.py declares the same constants.
+// length u32, big endian. _wsgifcgi/frames.py declares the same constants.
 const headerSize = 12
 
 // Frames from Go to the worker.
@@ -69,7 +69,7 @@ const (
 	levelError = 3
 )
 
-// Windows of the flow control; worker.py uses the same values.
+// Windows of the flow control; _wsgifcgi/frames.py uses the same values.
 const (
 	bodyWindow = BodyWindow // request body Go may send before the worker asks
 	maxData    = 256 << 10  // largest DATA frame the worker sends

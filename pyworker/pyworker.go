@@ -1,4 +1,4 @@
-// Package pyworker runs one Python worker process (worker.py, embedded) and
+// Package pyworker runs one Python worker process (_wsgifcgi/, embedded) and
 // speaks the pipe protocol with it: requests in, streamed bodies both ways
 // with per-request flow control, logs out.
 package pyworker

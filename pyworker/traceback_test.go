@@ -1,37 +1,62 @@
 package pyworker
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// A traceback through the worker's own code names its file and shows its
-// source lines, though the source only lives inside the binary.
+// A traceback through the worker's own code names its files as they are in
+// this repository, and each line number it gives points at the line it
+// shows, though the sources only live inside the binary.
 func TestTracebackShowsWorkerSource(t *testing.T) {
 	w, _ := startWorker(t, Config{})
 	_, _, err, lb := serve(t, w, env(t, "workerframe.wsgi"), nil)
 	if !errors.Is(err, ErrApplication) {
 		t.Fatalf("got %v", err)
 	}
-	log := lb.String()
-	for _, want := range []string{
-		`File \"` + SourceName + `\", line `, // JSON-escaped quotes
-		"in encode_headers",
-		"raise ValueError('invalid response header name %r' % name)",
-	} {
-		if !strings.Contains(log, want) {
-			t.Errorf("traceback lacks %q:\n%s", want, log)
+	var text strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(lb.String()), "\n") {
+		var m struct{ Message string }
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		text.WriteString(m.Message + "\n")
+	}
+	log := text.String()
+	frame := regexp.MustCompile(`File "` + regexp.QuoteMeta(SourceDir) + `([^"]+)", line (\d+), in (\w+)\n +(.*)\n`)
+	funcs := map[string]bool{}
+	for _, m := range frame.FindAllStringSubmatch(log, -1) {
+		file, shown := m[1], strings.TrimSpace(m[4])
+		funcs[file+":"+m[3]] = true
+		src, err := os.ReadFile(file)
+		if err != nil {
+			t.Errorf("traceback names %s%s: %v", SourceDir, file, err)
+			continue
+		}
+		n, _ := strconv.Atoi(m[2])
+		lines := strings.Split(string(src), "\n")
+		if n < 1 || n > len(lines) || strings.TrimSpace(lines[n-1]) != shown {
+			t.Errorf("%s line %s shows %q, which is not that line of the file", file, m[2], shown)
 		}
 	}
-	if strings.Contains(log, "<wsgifcgi-worker>") {
-		t.Errorf("traceback still names <wsgifcgi-worker>:\n%s", log)
+	for _, want := range []string{"_wsgifcgi/response.py:encode_headers", "_wsgifcgi/response.py:check_name"} {
+		if !funcs[want] {
+			t.Errorf("traceback lacks %s:\n%s", want, log)
+		}
+	}
+	if !strings.Contains(log, "raise ValueError('invalid response header name %r' % name)") {
+		t.Errorf("traceback lacks the line that raised:\n%s", log)
 	}
 }
 
 // Even after an application clears linecache, the worker's lines come back
-// (the module's __loader__ serves its source), and __main__ has no
-// __file__ for multiprocessing's spawn to re-run.
+// (its modules' loader serves their source), and __main__ has no __file__
+// for multiprocessing's spawn to re-run.
 func TestWorkerSourceSurvivesClearcache(t *testing.T) {
 	w, _ := startWorker(t, Config{})
 	out, _, err, _ := serve(t, w, env(t, "clearcache.wsgi"), nil)

@@ -2,10 +2,12 @@ package pyworker
 
 import (
 	"bufio"
-	_ "embed"
+	"bytes"
+	"embed"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -13,8 +15,47 @@ import (
 	"github.com/rs/zerolog"
 )
 
-//go:embed worker.py
-var workerSource []byte
+// workerFS holds the worker's Python package, which TestFrameConstantsAgree
+// reads from here.
+//
+//go:embed _wsgifcgi/*.py
+var workerFS embed.FS
+
+// workerSource is what a worker reads on fd 5: "name\x00filename\x00source"
+// for each module, NUL-separated, _wsgifcgi.boot first (see boot.py).
+var workerSource = packSources(workerFS)
+
+// packSources encodes the modules of _wsgifcgi for the bootstrap. It panics
+// on a source with a NUL, which Python rejects anyway.
+func packSources(fsys embed.FS) []byte {
+	entries, err := fsys.ReadDir(workerPackage)
+	if err != nil {
+		panic(err)
+	}
+	files := []string{"boot.py"}
+	for _, e := range entries {
+		if e.Name() != "boot.py" {
+			files = append(files, e.Name())
+		}
+	}
+	var fields [][]byte
+	for _, base := range files {
+		file := workerPackage + "/" + base
+		src, err := fsys.ReadFile(file)
+		if err != nil {
+			panic(err)
+		}
+		if bytes.IndexByte(src, 0) >= 0 {
+			panic("pyworker: NUL in " + file)
+		}
+		name := workerPackage
+		if stem := strings.TrimSuffix(base, ".py"); stem != "__init__" {
+			name += "." + stem
+		}
+		fields = append(fields, []byte(name), []byte(SourceDir+file), src)
+	}
+	return bytes.Join(fields, []byte{0})
+}
 
 // ErrReloadRequired is returned, before anything was sent, when the script
 // changed and its reload mechanism is "process": the worker then stops
@@ -319,7 +360,7 @@ func (w *Worker) Shutdown(timeout time.Duration) error {
 	w.mu.Lock()
 	w.closing = true
 	w.mu.Unlock()
-	// Sent even after retire: SHUTDOWN is idempotent in worker.py.
+	// Sent even after retire: SHUTDOWN is idempotent in the worker.
 	_ = w.sendCtl(tShutdown, 0, 0, false)
 	t := time.NewTimer(timeout)
 	defer t.Stop()

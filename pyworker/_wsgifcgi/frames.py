@@ -1,0 +1,206 @@
+"""The pipe protocol with the Go bridge (pyworker/frame.go declares the same
+constants): frames to Go on fd 4 (Channel), from Go on fd 3 (FrameReader).
+
+Frame: 12-byte header (type u8, flags u8, pad u16, stream u32, length u32,
+big endian) then the payload. Each side writes a frame in one system call
+under a lock, so frames of concurrent requests never interleave.
+"""
+
+import io
+import os
+import select
+import struct
+import threading
+
+# Other modules take these by assignment (HDR = frames.HDR), not by
+# "from .frames import HDR": CPython 3.11+ compiles NAME.method() on a name
+# an import bound as an attribute load and a call, which makes a bound
+# method object on every call, once per frame here.
+HDR = struct.Struct('!BBxxII')
+U32 = struct.Struct('!I')
+U64 = struct.Struct('!Q')
+
+# Go -> worker
+T_CONFIG = 1     # JSON, first frame
+T_REQUEST = 2    # u64 script mtime (ns; 0: unknown), environ blob; F_NOBODY: no body
+T_BODY = 3       # request body bytes; F_EOF: the body ends here; F_ERR: it failed
+T_CREDIT = 4     # u32: response bytes the client took
+T_ABORT = 5      # the client is gone
+T_SHUTDOWN = 6   # finish in-flight requests and exit
+# worker -> Go
+T_READY = 16     # "pid\0python version"
+T_HEADERS = 17   # "status\0name\0value\0..." latin-1
+T_DATA = 18      # response body bytes
+T_WANT = 19      # u32: request body bytes the worker can take now
+T_LOG = 20       # flags: level; payload: UTF-8 text
+T_END = 21       # flags: outcome
+T_PING = 22      # heartbeat: the interpreter can still run Python code
+T_RESPONSE = 23  # flags: outcome; u32 header length, HEADERS payload, body
+
+F_NOBODY = 1
+F_EOF = 1
+F_ERR = 2
+
+L_INFO, L_WARN, L_ERROR = 1, 2, 3
+
+OUT_OK = 0           # complete response
+OUT_NOT_FOUND = 1    # script missing: nothing sent
+OUT_APP_ERROR = 2    # failed before the headers were sent
+OUT_TRUNCATED = 3    # failed after the headers were sent
+OUT_ABORTED = 4      # the client went away
+OUT_CLOSED = 5       # the worker is shutting down, request not run
+OUT_RELOAD = 6       # script changed with reload_mechanism 'process'
+
+BODY_WINDOW = 256 * 1024   # request body buffered ahead of the application
+SEND_WINDOW = 1024 * 1024  # response bytes in flight toward a client
+MAX_DATA = 256 * 1024      # largest DATA frame
+# Largest body sent as a whole response (RESPONSE frame), which the bridge
+# passes on as it reads it; larger ones go as DATA frames into its buffers.
+WHOLE_MAX = 64 * 1024
+
+class Channel:
+    """Frames to Go on fd 4. Frames of concurrent requests never interleave:
+    a sender appends its frames to one queue, and whoever finds no write
+    under way writes everything queued, so several answers ready at once
+    cost one system call. A deferred send only queues: the reader flushes
+    before it waits for more requests (inline mode)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.lock = threading.Lock()
+        self.out = []
+        self.writing = False
+
+    def send(self, parts, defer=False):
+        with self.lock:
+            self.out += parts
+            if defer or self.writing:
+                return
+            self.writing = True
+        self._drain()
+
+    def flush(self):
+        with self.lock:
+            if self.writing or not self.out:
+                return
+            self.writing = True
+        self._drain()
+
+    def _drain(self):
+        lock = self.lock
+        try:
+            while True:
+                with lock:
+                    parts = self.out
+                    if not parts:
+                        self.writing = False
+                        return
+                    self.out = []
+                self._write(parts)
+        except BaseException:
+            with lock:
+                self.writing = False
+            raise
+
+    def _write(self, parts):
+        if len(parts) > 64:
+            parts = [b''.join(parts)]
+        total = 0
+        for p in parts:
+            total += len(p)
+        n = os.writev(self.fd, parts)
+        if n == total:
+            return
+        # A signal or a full pipe cut the write short: finish it byte-exact.
+        rest = memoryview(b''.join(parts))[n:]
+        while rest:
+            rest = rest[os.write(self.fd, rest):]
+
+    def frame(self, typ, sid, payload=b'', flags=0):
+        self.send([HDR.pack(typ, flags, sid, len(payload)), payload])
+
+    def log(self, sid, level, text):
+        self.frame(T_LOG, sid, text.encode('utf-8', 'replace'), level)
+
+
+class FrameReader:
+    """Frames from Go on fd 3, read into one reused buffer (a fresh 256 KiB
+    bytes object per read costs an mmap, an mremap and a munmap) and parsed
+    out of it, so that whether a whole frame is already here is known
+    (inline mode polls with it)."""
+
+    SIZE = 256 * 1024
+
+    def __init__(self, fd, before_wait=None):
+        self.file = io.FileIO(fd, 'rb', closefd=False)
+        self.buf = bytearray(self.SIZE)
+        self.view = memoryview(self.buf)
+        self.start = 0     # first byte not parsed yet
+        self.end = 0       # end of the bytes read
+        # Called when no whole frame is buffered, before reading more: the
+        # answers deferred meanwhile go out before the reader may wait.
+        self.before_wait = before_wait
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def _frame(self):
+        """The next buffered frame, or None if it is not all here yet."""
+        pos = self.start
+        if self.end - pos < 12:
+            return None
+        typ, flags, sid, n = HDR.unpack_from(self.buf, pos)
+        stop = pos + 12 + n
+        if stop > self.end:
+            return None
+        self.start = stop
+        return typ, flags, sid, self.view[pos + 12:stop].tobytes()
+
+    def _fill(self, want):
+        """Reads at least one byte more, with room for want bytes."""
+        have = self.end - self.start
+        if have + want > len(self.buf) - self.start:
+            # Move the partial frame to the front, in a bigger buffer if
+            # the frame needs it.
+            size = max(self.SIZE, have + want)
+            buf = bytearray(size) if size > len(self.buf) else self.buf
+            rest = self.view[self.start:self.end].tobytes()
+            if buf is not self.buf:
+                self.view.release()
+                self.buf, self.view = buf, memoryview(buf)
+            self.buf[:have] = rest
+            self.start, self.end = 0, have
+        elif have == 0:
+            self.start = self.end = 0
+        n = self.file.readinto(self.view[self.end:])
+        if not n:
+            return False
+        self.end += n
+        return True
+
+    def read(self):
+        """The next frame, waiting for it; None at the end of the pipe."""
+        while True:
+            f = self._frame()
+            if f is not None:
+                return f
+            have = self.end - self.start
+            want = 12 - have
+            if have >= 12:
+                want = 12 + U32.unpack_from(self.buf, self.start + 8)[0] - have
+            if self.before_wait is not None:
+                self.before_wait()
+            if not self._fill(want):
+                return None
+
+    def next_buffered(self):
+        """The next frame if it is all in the buffer, else None; no reading."""
+        return self._frame()
+
+    def read_nowait(self):
+        """The next frame if it can be had without waiting, else None."""
+        f = self._frame()
+        if f is None and self.poller.poll(0):
+            if not self._fill(1):
+                raise EOFError
+            f = self._frame()
+        return f

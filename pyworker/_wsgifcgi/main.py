@@ -1,0 +1,294 @@
+"""The worker's threads and lifecycle: the reader of frames, the request
+threads (or, with one thread, the reader running each request itself), the
+handling of one request, and main()."""
+
+import collections
+import json
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+
+from . import frames
+from .environ import Counters, static_keys
+from .frames import (F_NOBODY, L_ERROR, L_INFO, OUT_ABORTED, OUT_APP_ERROR, OUT_CLOSED,
+                     OUT_NOT_FOUND, OUT_RELOAD, T_ABORT, T_BODY, T_CONFIG, T_CREDIT, T_END,
+                     T_PING, T_READY, T_REQUEST, T_SHUTDOWN, Channel, FrameReader)
+from .loader import Loader, NotFound, ReloadProcess, auth_app
+from .process import restrict_signal, setup_process
+from .request import Errors, Input, Request
+from .response import Response
+
+U32, U64 = frames.U32, frames.U64   # assigned, not imported: see frames.HDR
+
+
+class Worker:
+    """Reader thread, request threads and the lifecycle of the process."""
+
+    def __init__(self, cfg, frames, chan):
+        self.cfg = cfg
+        self.frames = frames
+        self.chan = chan
+        self.loader = Loader()
+        self.cond = threading.Condition(threading.Lock())  # of every Request
+        self.counters = Counters()
+        self.requests = {}
+        self.queue = queue.SimpleQueue()
+        # A plain lock taken per request (a Condition's own context
+        # manager is Python code); the condition over it wakes the main
+        # thread when stopping.
+        self.state_lock = threading.Lock()
+        self.state = threading.Condition(self.state_lock)
+        self.inflight = 0
+        self.stopping = False
+        self.lost = False
+        threads = max(1, int(cfg.get('threads', 1)))
+        self.static = static_keys(cfg)
+        if cfg.get('stack_size'):
+            threading.stack_size(int(cfg['stack_size']))
+        # One thread: the reader thread runs each request itself (inline),
+        # which saves two thread switches per request; it reads frames
+        # while the application waits for body or credit, and polls for an
+        # ABORT when the application writes.
+        self.inline = threads == 1
+        self.pending = collections.deque()  # inline: requests read while one runs
+        self.eof = False
+        if not self.inline:
+            for i in range(threads):
+                threading.Thread(target=self.run_requests, name='wsgi-request-%d' % i,
+                                 daemon=True).start()
+
+    # reader thread
+    def read_frames(self):
+        try:
+            while True:
+                # Every frame already read goes first: an ABORT behind a
+                # REQUEST that waited in the pipe stops it before it runs.
+                f = self.frames.next_buffered()
+                if f is None and self.pending:
+                    self.run(self.pending.popleft())
+                    continue
+                if f is None:
+                    f = self.frames.read()
+                if f is None:
+                    break
+                self.dispatch(*f)
+        except OSError:
+            pass
+        self.eof = True
+        self.stop(True)
+
+    def dispatch(self, typ, flags, sid, payload):
+        reqs = self.requests
+        if typ == T_BODY:
+            req = reqs.get(sid)
+            if req is not None:
+                req.feed(payload, flags)
+        elif typ == T_CREDIT:
+            req = reqs.get(sid)
+            if req is not None:
+                req.credit(U32.unpack(payload)[0])
+        elif typ == T_REQUEST:
+            self.accept(sid, payload, flags)
+        elif typ == T_ABORT:
+            req = reqs.get(sid)
+            if req is not None:
+                req.abort()
+        elif typ == T_SHUTDOWN:
+            self.stop(False)
+
+    def pump(self, wait):
+        """Inline mode, called by the running request: handles the next
+        frame (waiting for it if wait), or every frame already here."""
+        if self.eof:
+            return
+        try:
+            if wait:
+                f = self.frames.read()
+                if f is None:
+                    raise EOFError
+                self.dispatch(*f)
+                return
+            while True:
+                f = self.frames.read_nowait()
+                if f is None:
+                    return
+                self.dispatch(*f)
+        except (OSError, EOFError):
+            self.eof = True
+            self.stop(True)
+
+    def accept(self, sid, blob, flags):
+        with self.state_lock:
+            if self.stopping:
+                self.chan.frame(T_END, sid, flags=OUT_CLOSED)
+                return
+            self.inflight += 1
+        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
+                      self.pump if self.inline else None)
+        self.requests[sid] = req
+        if self.inline:
+            self.pending.append(req)
+        else:
+            self.queue.put(req)
+
+    def stop(self, lost):
+        with self.state:
+            self.stopping = True
+            if lost:
+                self.lost = True
+                for req in list(self.requests.values()):
+                    req.abort()
+            self.state.notify_all()
+
+    def wait_stopped(self):
+        """Main thread: returns once stopped and no request is in flight."""
+        with self.state:
+            while not self.stopping:
+                self.state.wait()
+            while self.inflight and not self.lost:
+                self.state.wait()
+
+    # request threads
+    def run_requests(self):
+        while True:
+            self.run(self.queue.get())
+
+    def run(self, req):
+        try:
+            self.handle(req)
+        except Exception:
+            # Only a broken pipe to Go gets here; the reader sees it too.
+            traceback.print_exc()
+        finally:
+            self.requests.pop(req.sid, None)
+            with self.state_lock:
+                self.inflight -= 1
+                # Only the main thread waits, for the last one when stopping.
+                if self.stopping and not self.inflight:
+                    self.state.notify_all()
+
+    def handle(self, req):
+        if req.aborted:
+            # Its client left while it waited in the pipe: never started.
+            self.chan.frame(T_END, req.sid, flags=OUT_ABORTED)
+            return
+        # Decoded here rather than in a function of environ.py: the call
+        # would cost about 1% of a small request's time in the worker.
+        blob = req.blob
+        mtime = U64.unpack_from(blob)[0]
+        it = iter(blob[8:].decode('latin-1').split('\0'))
+        environ = dict(zip(it, it))
+        req.blob = None
+        environ.update(self.static)
+        environ.setdefault('wsgi.url_scheme', 'http')
+        if 'mod_wsgi.queue_start' in environ:
+            # A daemon process: when it took the request off its queue, in
+            # µs since the epoch, a string as mod_wsgi's other times are.
+            environ['mod_wsgi.daemon_start'] = str(int(time.time() * 1000000))
+        length = environ.get('CONTENT_LENGTH')
+        try:
+            length = int(length) if length else None
+        except ValueError:
+            length = None
+        environ['wsgi.input'] = Input(req, length)
+        errors = Errors(self.chan, req.sid)
+        environ['wsgi.errors'] = errors
+        chan, sid = self.chan, req.sid
+        script = environ.get('SCRIPT_FILENAME', '')
+        try:
+            module = self.loader.load(script, environ.get('mod_wsgi.script_reloading', '1') == '1',
+                                      environ.get('mod_wsgi.reload_mechanism', 'module'), mtime)
+        except NotFound:
+            chan.log(sid, L_ERROR, 'Target WSGI script not found or unable to stat: %s' % script)
+            chan.frame(T_END, sid, flags=OUT_NOT_FOUND)
+            return
+        except ReloadProcess:
+            chan.log(sid, L_INFO, 'mod_wsgi (pid=%d): Force restart of process for %r.'
+                     % (os.getpid(), script))
+            chan.frame(T_END, sid, flags=OUT_RELOAD)
+            return
+        except BaseException:
+            chan.log(sid, L_ERROR, "mod_wsgi (pid=%d): Target WSGI script '%s' cannot be loaded "
+                     "as Python module.\nmod_wsgi (pid=%d): Exception occurred processing WSGI "
+                     "script '%s'.\n%s" % (os.getpid(), script, os.getpid(), script,
+                                           traceback.format_exc().rstrip()))
+            chan.frame(T_END, sid, flags=OUT_APP_ERROR)
+            return
+        auth = environ.pop('mod_wsgi.auth_function', None)
+        if auth is not None:
+            name = auth
+            app = auth_app(module.__dict__.get(auth), json.loads(environ.pop('mod_wsgi.auth_args', '[]')))
+        else:
+            name = environ.get('mod_wsgi.callable_object') or 'application'
+            app = module.__dict__.get(name)
+        if app is None:
+            chan.log(sid, L_ERROR, "mod_wsgi (pid=%d): Target WSGI script '%s' does not contain "
+                     "WSGI application '%s'." % (os.getpid(), script, name))
+            chan.frame(T_END, sid, flags=OUT_APP_ERROR)
+            return
+        resp = Response(req, chan, environ, self.inline)
+        self.counters.begin(environ)
+        outcome = resp.run(app, script)
+        self.counters.end()
+        try:
+            errors.flush()
+        finally:
+            resp.end(outcome)
+
+
+def heartbeat(chan, interval):
+    """Tells Go the interpreter still runs Python code. A thread that needs
+    the GIL: when C code holds it (a deadlock), the beats stop and Go
+    replaces the process after deadlock-timeout."""
+    while True:
+        time.sleep(interval)
+        try:
+            chan.frame(T_PING, 0)
+        except OSError:
+            return
+
+
+def main():
+    chan = Channel(4)
+    frames = FrameReader(3, chan.flush)
+    f = frames.read()
+    if f is None or f[0] != T_CONFIG:
+        raise SystemExit('wsgifcgi worker: expected a config frame, got %r'
+                         % (f and f[0]))
+    cfg = json.loads(f[3].decode('utf-8'))
+    setup_process(cfg)
+
+    worker = Worker(cfg, frames, chan)
+
+    def on_term(signum, frame):
+        # Not worker.stop() here: the main thread may hold worker.state.
+        threading.Thread(target=worker.stop, args=(False,), daemon=True).start()
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if cfg.get('restrict_signal'):
+        signal.signal = restrict_signal(signal.signal)
+
+    for path in cfg.get('import_scripts') or ():
+        try:
+            worker.loader.load(path, False, 'module')
+        except NotFound:
+            sys.stderr.write('mod_wsgi (pid=%d): Target WSGI script not found or unable to '
+                             'stat: %s\n' % (os.getpid(), path))
+        except BaseException:
+            sys.stderr.write("mod_wsgi (pid=%d): Target WSGI script '%s' cannot be loaded as "
+                             "Python module.\n" % (os.getpid(), path))
+            traceback.print_exc()
+
+    version = '%d.%d.%d' % sys.version_info[:3]
+    chan.frame(T_READY, 0, ('%d\0%s' % (os.getpid(), version)).encode())
+    threading.Thread(target=worker.read_frames, name='wsgi-reader', daemon=True).start()
+    if cfg.get('heartbeat'):
+        threading.Thread(target=heartbeat, args=(chan, float(cfg['heartbeat'])),
+                         name='wsgi-heartbeat', daemon=True).start()
+    worker.wait_stopped()
+    # Python flushes sys.stdout at exit: not through a restricted stream.
+    sys.stdout, sys.stdin = sys.__stdout__, sys.__stdin__

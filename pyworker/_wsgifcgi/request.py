@@ -1,0 +1,234 @@
+"""One request's flow: its body coming in (wsgi.input), the send window of
+its response, its abort; and wsgi.errors."""
+
+import collections
+import sys
+import threading
+
+from . import frames
+from .frames import BODY_WINDOW, F_EOF, F_ERR, L_ERROR, MAX_DATA, SEND_WINDOW, T_WANT
+
+U32 = frames.U32   # assigned, not imported: see frames.HDR
+
+
+class Aborted(OSError):
+    """The client went away while the application was talking to it."""
+
+
+class Request:
+    """State one request shares between the reader thread and its runner."""
+
+    __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
+                 'window', 'aborted', 'chan', 'pump')
+
+    def __init__(self, sid, blob, nobody, chan, cond, pump=None):
+        self.sid = sid
+        self.blob = blob
+        self.chan = chan
+        # Inline mode: the runner is the only reader of frames, so instead
+        # of waiting for another thread it reads the next frame itself.
+        self.pump = pump
+        # The worker's one condition: few threads wait on it, and a
+        # request costs no lock of its own.
+        self.cond = cond
+        # The body as it came, a frame's bytes each: a read as large as a
+        # frame takes it whole, without a copy.
+        self.chunks = collections.deque()
+        self.off = 0              # bytes of chunks[0] already read
+        self.eof = nobody
+        self.failed = False
+        self.unacked = 0          # body consumed but not yet granted again
+        self.window = SEND_WINDOW
+        self.aborted = False
+
+    # reader thread side
+    def feed(self, data, flags):
+        with self.cond:
+            if data:
+                self.chunks.append(data)
+            if flags & F_EOF:
+                self.eof = True
+            if flags & F_ERR:
+                self.eof = self.failed = True
+            self.cond.notify_all()
+
+    def credit(self, n):
+        with self.cond:
+            self.window += n
+            self.cond.notify_all()
+
+    def abort(self):
+        with self.cond:
+            self.aborted = True
+            self.cond.notify_all()
+
+    # runner side
+    def take(self, n):
+        """Up to n body bytes, blocking until some arrive; b'' at the end."""
+        grant = 0
+        with self.cond:
+            if self.aborted:
+                raise Aborted('request data read error')
+            while not self.chunks:
+                if self.aborted or self.failed:
+                    raise Aborted('request data read error')
+                if self.eof:
+                    return b''
+                if self.unacked:
+                    grant, self.unacked = self.unacked, 0
+                    self.cond.release()
+                    try:
+                        self.chan.frame(T_WANT, self.sid, U32.pack(grant))
+                    finally:
+                        self.cond.acquire()
+                    grant = 0
+                    continue
+                self.wait()
+            chunk, off = self.chunks[0], self.off
+            if n >= len(chunk) - off:
+                data = chunk[off:] if off else chunk
+                self.chunks.popleft()
+                self.off = 0
+            else:
+                data = chunk[off:off + n]
+                self.off = off + n
+            self.unacked += len(data)
+            if self.unacked >= BODY_WINDOW // 2 and not self.eof:
+                grant, self.unacked = self.unacked, 0
+        if grant:
+            self.chan.frame(T_WANT, self.sid, U32.pack(grant))
+        return data
+
+    def reserve(self, n):
+        """Claims up to n bytes of the send window, waiting for credit."""
+        with self.cond:
+            while True:
+                if self.aborted:
+                    raise Aborted('failed to write data')
+                if self.window > 0:
+                    k = min(n, self.window)
+                    self.window -= k
+                    return k
+                self.wait()
+
+    def wait(self):
+        """With cond held: waits for the reader thread, or in inline mode
+        reads one frame."""
+        if self.pump is None:
+            self.cond.wait()
+            return
+        self.cond.release()
+        try:
+            self.pump(True)
+        finally:
+            self.cond.acquire()
+
+
+class Input:
+    """wsgi.input: the request body, pulled from Go as it is read."""
+
+    def __init__(self, req, length):
+        self._req = req
+        self._left = length       # None: until the end of the body
+        self._pending = b''       # read ahead by readline
+
+    def _chunk(self, n):
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
+            return data
+        if self._left is not None:
+            if self._left <= 0:
+                return b''
+            n = min(n, self._left)
+        data = self._req.take(n)
+        if self._left is not None:
+            self._left -= len(data)
+        return data
+
+    def read(self, size=-1):
+        if size is None or size < 0:
+            parts = []
+            while True:
+                data = self._chunk(MAX_DATA)
+                if not data:
+                    return b''.join(parts)
+                parts.append(data)
+        parts = []
+        while size > 0:
+            data = self._chunk(size)
+            if not data:
+                break
+            parts.append(data)
+            size -= len(data)
+        return b''.join(parts)
+
+    def readline(self, size=-1):
+        if size is None or size < 0:
+            size = sys.maxsize
+        parts = []
+        while size > 0:
+            data = self._chunk(min(size, MAX_DATA))
+            if not data:
+                break
+            i = data.find(b'\n')
+            if i >= 0:
+                self._pending = data[i + 1:] + self._pending
+                parts.append(data[:i + 1])
+                break
+            parts.append(data)
+            size -= len(data)
+        return b''.join(parts)
+
+    def readlines(self, hint=-1):
+        lines, total = [], 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+
+_errors_lock = threading.Lock()
+
+
+class Errors:
+    """wsgi.errors: text lines sent as LOG frames of the request."""
+
+    def __init__(self, chan, sid):
+        self._chan = chan
+        self._sid = sid
+        self._buf = ''
+        self._lock = _errors_lock
+
+    def write(self, s):
+        if not isinstance(s, str):
+            raise TypeError('wsgi.errors.write() argument must be str, not %s'
+                            % type(s).__name__)
+        with self._lock:
+            self._buf += s
+            if '\n' not in self._buf:
+                return
+            text, _, self._buf = self._buf.rpartition('\n')
+        self._chan.log(self._sid, L_ERROR, text)
+
+    def writelines(self, seq):
+        for s in seq:
+            self.write(s)
+
+    def flush(self):
+        with self._lock:
+            text, self._buf = self._buf, ''
+        if text:
+            self._chan.log(self._sid, L_ERROR, text)

@@ -1,0 +1,199 @@
+"""main: a Worker serving requests sent through real pipes, inline (one
+thread) and with request threads: the environ it decodes, the outcomes of
+scripts that cannot run, aborts, shutdown."""
+
+import json
+import os
+import tempfile
+import threading
+import unittest
+
+from _wsgifcgi.frames import (F_EOF, F_NOBODY, L_ERROR, L_INFO, OUT_ABORTED, OUT_APP_ERROR,
+                              OUT_CLOSED, OUT_NOT_FOUND, OUT_OK, OUT_RELOAD, T_ABORT, T_BODY,
+                              T_END, T_LOG, T_REQUEST, T_RESPONSE, T_SHUTDOWN, U32, U64)
+from _wsgifcgi.main import Worker
+
+from .wire import Wire
+
+# Answers the environ's keys, with the type of values JSON cannot carry,
+# and the body it read.
+ENVIRON_APP = '''
+import json
+
+def application(environ, start_response):
+    body = environ['wsgi.input'].read()
+    out = {k: v if isinstance(v, (str, int, bool)) else type(v).__name__
+           for k, v in environ.items()}
+    out['body'] = body.decode('latin-1')
+    start_response('200 OK', [('Content-Type', 'application/json')])
+    return [json.dumps(out).encode()]
+'''
+
+
+LATER = object()
+
+
+class Serving:
+    """The tests of both modes, on a Worker with self.threads threads."""
+
+    def setUp(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.dir = tmp.name
+        self.wire = Wire()
+        self.addCleanup(self.wire.close)
+        self.worker = Worker({'threads': self.threads}, self.wire.frames, self.wire.chan)
+        self.reader = threading.Thread(target=self.worker.read_frames, daemon=True)
+        self.reader.start()
+        self.addCleanup(self.reader.join, 5)
+        self.addCleanup(self.wire.close_to_worker)
+        self.environ_app = self.script('environ.wsgi', ENVIRON_APP)
+
+    def script(self, name, source):
+        path = os.path.join(self.dir, name)
+        with open(path, 'w') as f:
+            f.write(source)
+        return path
+
+    @staticmethod
+    def request(sid, environ, mtime=0, body=None):
+        """A REQUEST frame and its body (None: it has none; LATER: the test
+        sends it)."""
+        blob = U64.pack(mtime) + '\0'.join(x for kv in environ.items() for x in kv).encode('latin-1')
+        out = Wire.frame(T_REQUEST, sid, blob, F_NOBODY if body is None else 0)
+        if body is not None and body is not LATER:
+            out += Wire.frame(T_BODY, sid, body, F_EOF)
+        return out
+
+    def ends(self, count):
+        """The frames until count requests ended, as {sid: [frames]}, and
+        the order they ended in."""
+        by_sid, order = {}, []
+        while len(order) < count:
+            for f in self.wire.received(1):
+                by_sid.setdefault(f[2], []).append(f)
+                if f[0] in (T_END, T_RESPONSE):
+                    order.append(f[2])
+        return by_sid, order
+
+    def environ_of(self, frames):
+        typ, outcome, sid, payload = frames[-1]
+        self.assertEqual((typ, outcome), (T_RESPONSE, OUT_OK), frames)
+        n = U32.unpack_from(payload)[0]
+        return json.loads(payload[4 + n:])
+
+    def test_environ(self):
+        self.wire.write(
+            self.request(1, {'SCRIPT_FILENAME': self.environ_app, 'REQUEST_METHOD': 'POST',
+                             'HTTP_X_NAME': 'caf\xe9', 'CONTENT_LENGTH': '3', 'EMPTY': ''},
+                         body=b'abcdef'))
+        first = self.environ_of(self.ends(1)[0][1])
+        self.wire.write(
+            self.request(2, {'SCRIPT_FILENAME': self.environ_app, 'wsgi.url_scheme': 'https',
+                             'mod_wsgi.queue_start': '1', 'CONTENT_LENGTH': 'x'}, body=b'all of it'))
+        second = self.environ_of(self.ends(1)[0][2])
+        for key, want in [('REQUEST_METHOD', 'POST'), ('HTTP_X_NAME', 'caf\xe9'), ('EMPTY', ''),
+                          ('body', 'abc'), ('wsgi.url_scheme', 'http'), ('wsgi.input', 'Input'),
+                          ('wsgi.errors', 'Errors'), ('wsgi.version', 'tuple'),
+                          ('wsgi.multithread', self.threads > 1), ('wsgi.input_terminated', True),
+                          ('wsgi.file_wrapper', 'type'), ('mod_wsgi.version', 'tuple'),
+                          ('mod_wsgi.thread_requests', 0), ('mod_wsgi.total_requests', 0)]:
+            self.assertEqual(first.get(key), want, key)
+        self.assertNotIn('mod_wsgi.daemon_start', first)
+        self.assertNotIn('mod_wsgi.daemon_connects', first)
+        self.assertEqual((second['wsgi.url_scheme'], second['body'], second['mod_wsgi.total_requests'],
+                          second['mod_wsgi.daemon_connects']), ('https', 'all of it', 1, '1'))
+        self.assertGreaterEqual(int(second['mod_wsgi.script_start']), int(second['mod_wsgi.daemon_start']))
+
+    def test_scripts_that_cannot_run(self):
+        broken = self.script('broken.wsgi', 'import no_such_module_here\n')
+        empty = self.script('empty.wsgi', 'x = 1\n')
+        named = self.script('named.wsgi', ENVIRON_APP.replace('def application', 'def app'))
+        self.wire.write(
+            self.request(1, {'SCRIPT_FILENAME': os.path.join(self.dir, 'missing.wsgi')}) +
+            self.request(2, {'SCRIPT_FILENAME': broken}) +
+            self.request(3, {'SCRIPT_FILENAME': empty}) +
+            self.request(4, {'SCRIPT_FILENAME': named}) +
+            self.request(5, {'SCRIPT_FILENAME': named, 'mod_wsgi.callable_object': 'app'}))
+        frames, order = self.ends(5)
+        self.assertEqual(sorted(order), [1, 2, 3, 4, 5])
+        for sid, outcome, text in [
+                (1, OUT_NOT_FOUND, b'Target WSGI script not found or unable to stat'),
+                (2, OUT_APP_ERROR, b"cannot be loaded as Python module"),
+                (3, OUT_APP_ERROR, b"does not contain WSGI application 'application'"),
+                (4, OUT_APP_ERROR, b"does not contain WSGI application 'application'")]:
+            (log_typ, level, _, log), (end, got, _, _) = frames[sid]
+            self.assertEqual((log_typ, level, end, got), (T_LOG, L_ERROR, T_END, outcome), sid)
+            self.assertIn(text, log)
+        self.assertIn(b'ModuleNotFoundError', frames[2][0][3])
+        self.environ_of(frames[5])
+
+    def test_reload_mechanism_process(self):
+        app = self.script('app.wsgi', ENVIRON_APP)
+        env = {'SCRIPT_FILENAME': app, 'mod_wsgi.reload_mechanism': 'process'}
+        self.wire.write(self.request(1, env, mtime=1))
+        self.environ_of(self.ends(1)[0][1])
+        self.wire.write(self.request(2, env, mtime=2))
+        frames, _ = self.ends(1)
+        self.assertEqual([f[:2] for f in frames[2]], [(T_LOG, L_INFO), (T_END, OUT_RELOAD)])
+        self.assertIn(b'Force restart of process', frames[2][0][3])
+
+    def test_auth_function(self):
+        auth = self.script('auth.wsgi', 'def check_password(environ, user, password):\n'
+                                        '    return user == "u" and password == "p"\n')
+        self.wire.write(self.request(1, {'SCRIPT_FILENAME': auth, 'mod_wsgi.auth_function': 'check_password',
+                                         'mod_wsgi.auth_args': '["u", "p"]'}))
+        typ, outcome, _, payload = self.ends(1)[0][1][-1]
+        self.assertEqual((typ, outcome), (T_RESPONSE, OUT_OK))
+        self.assertTrue(payload.endswith(b'\0application/json' + b'true'))
+
+    def test_shutdown(self):
+        env = {'SCRIPT_FILENAME': self.environ_app}
+        self.wire.write(self.request(1, env, body=LATER))
+        self.wire.write(Wire.frame(T_SHUTDOWN, 0) + self.request(2, env))
+        frames, order = self.ends(1)
+        self.assertEqual(frames[2], [(T_END, OUT_CLOSED, 2, b'')])
+        stopped = threading.Thread(target=self.worker.wait_stopped)
+        stopped.start()
+        stopped.join(0.1)
+        self.assertTrue(stopped.is_alive())   # request 1 is still in flight
+        self.wire.send(T_BODY, 1, b'', F_EOF)
+        self.environ_of(self.ends(1)[0][1])
+        stopped.join(5)
+        self.assertFalse(stopped.is_alive())
+
+
+class InlineWorkerTest(Serving, unittest.TestCase):
+    """One thread: the reader runs each request."""
+
+    threads = 1
+
+    def test_abort_of_a_request_waiting_in_the_pipe(self):
+        env = {'SCRIPT_FILENAME': self.environ_app}
+        # Request 1 waits for its body: request 2 and its ABORT arrive meanwhile.
+        self.wire.write(self.request(1, env, body=LATER))
+        self.wire.write(self.request(2, env) + Wire.frame(T_ABORT, 2) +
+                        Wire.frame(T_BODY, 1, b'late', F_EOF))
+        self.wire.write(self.request(3, env))
+        frames, order = self.ends(3)
+        self.assertEqual(frames[2], [(T_END, OUT_ABORTED, 2, b'')])
+        self.assertEqual(self.environ_of(frames[1])['body'], 'late')
+        self.assertEqual(self.environ_of(frames[3])['mod_wsgi.total_requests'], 1)   # 2 never ran
+
+
+class ThreadedWorkerTest(Serving, unittest.TestCase):
+    """Request threads: a request overtakes one that waits."""
+
+    threads = 2
+
+    def test_a_request_overtakes_one_that_waits(self):
+        env = {'SCRIPT_FILENAME': self.environ_app}
+        self.wire.write(self.request(1, env, body=LATER))
+        self.wire.write(self.request(2, env))
+        self.assertEqual(self.ends(1)[1], [2])
+        self.wire.send(T_BODY, 1, b'', F_EOF)
+        self.assertEqual(self.ends(1)[1], [1])
+
+
+if __name__ == '__main__':
+    unittest.main()
