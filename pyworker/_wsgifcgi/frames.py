@@ -62,8 +62,9 @@ class Channel:
     """Frames to Go on fd 4. Frames of concurrent requests never interleave:
     a sender appends its frames to one queue, and whoever finds no write
     under way writes everything queued, so several answers ready at once
-    cost one system call. A deferred send only queues: the reader flushes
-    before it waits for more requests (inline mode)."""
+    cost one system call. Nothing waits in the queue for a later write: a
+    finished answer held back while the next request runs would wait for
+    that request, however long it takes."""
 
     def __init__(self, fd):
         self.fd = fd
@@ -71,17 +72,10 @@ class Channel:
         self.out = []
         self.writing = False
 
-    def send(self, parts, defer=False):
+    def send(self, parts):
         with self.lock:
             self.out += parts
-            if defer or self.writing:
-                return
-            self.writing = True
-        self._drain()
-
-    def flush(self):
-        with self.lock:
-            if self.writing or not self.out:
+            if self.writing:
                 return
             self.writing = True
         self._drain()
@@ -131,15 +125,12 @@ class FrameReader:
 
     SIZE = 256 * 1024
 
-    def __init__(self, fd, before_wait=None):
+    def __init__(self, fd):
         self.file = io.FileIO(fd, 'rb', closefd=False)
         self.buf = bytearray(self.SIZE)
         self.view = memoryview(self.buf)
         self.start = 0     # first byte not parsed yet
         self.end = 0       # end of the bytes read
-        # Called when no whole frame is buffered, before reading more: the
-        # answers deferred meanwhile go out before the reader may wait.
-        self.before_wait = before_wait
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
 
@@ -187,8 +178,6 @@ class FrameReader:
             want = 12 - have
             if have >= 12:
                 want = 12 + U32.unpack_from(self.buf, self.start + 8)[0] - have
-            if self.before_wait is not None:
-                self.before_wait()
             if not self._fill(want):
                 return None
 

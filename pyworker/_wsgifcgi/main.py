@@ -230,7 +230,7 @@ class Worker:
                      "WSGI application '%s'." % (os.getpid(), script, name))
             chan.frame(T_END, sid, flags=OUT_APP_ERROR)
             return
-        resp = Response(req, chan, environ, self.inline)
+        resp = Response(req, chan, environ)
         self.counters.begin(environ)
         outcome = resp.run(app, script)
         self.counters.end()
@@ -254,7 +254,7 @@ def heartbeat(chan, interval):
 
 def main():
     chan = Channel(4)
-    frames = FrameReader(3, chan.flush)
+    frames = FrameReader(3)
     f = frames.read()
     if f is None or f[0] != T_CONFIG:
         raise SystemExit('wsgifcgi worker: expected a config frame, got %r'

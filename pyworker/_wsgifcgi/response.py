@@ -110,11 +110,10 @@ class Response:
     """One response: start_response, write(), and the running of the
     application to the end of what it returns."""
 
-    def __init__(self, req, chan, environ, defer):
+    def __init__(self, req, chan, environ):
         self.req = req
         self.chan = chan
         self.environ = environ
-        self.defer = defer        # the end may wait for the reader's flush
         # The web server sends no body for HEAD: the application still runs
         # to the end (generators, close()), but its bytes stay here.
         self.head_only = environ.get('REQUEST_METHOD') == 'HEAD'
@@ -211,14 +210,14 @@ class Response:
     def end(self, outcome):
         sid, held = self.req.sid, self.held
         if held is None:
-            self.chan.send([HDR.pack(T_END, outcome, sid, 0)], self.defer)
+            self.chan.send([HDR.pack(T_END, outcome, sid, 0)])
             return
         # A whole response: headers, body and end in one frame.
         self.held, self.sent = None, True
         head, self.head = self.head, None
         body = held[0] if len(held) == 1 else b''.join(held)
         self.chan.send([HDR.pack(T_RESPONSE, outcome, sid, 4 + len(head) + len(body)),
-                        U32.pack(len(head)), head, body], self.defer)
+                        U32.pack(len(head)), head, body])
 
     def run(self, app, script):
         """Calls the application and sends what it returns; the outcome."""

@@ -65,27 +65,6 @@ class FramesTest(unittest.TestCase):
         with self.assertRaises(EOFError):
             reader.read_nowait()
 
-    def test_reader_flushes_before_it_waits(self):
-        calls = []
-        reader = FrameReader(self.wire.frames.file.fileno(), lambda: calls.append(1))
-        self.wire.write(self.wire.frame(T_BODY, 1, b'a') + self.wire.frame(T_BODY, 1, b'b'))
-        self.assertEqual(reader.read()[3], b'a')
-        self.assertEqual(len(calls), 1)   # nothing was buffered yet
-        self.assertEqual(reader.read()[3], b'b')
-        self.assertEqual(len(calls), 1)   # b was
-
-    def test_deferred_frames_go_out_in_one_write(self):
-        chan = self.wire.chan
-        for sid in (1, 2, 3):
-            chan.send([HDR.pack(T_DATA, 0, sid, 2), b'%02d' % sid], defer=True)
-        self.assertFalse(self.wire.pending())
-        chan.flush()
-        data = os.read(self.wire.from_worker, 1 << 20)
-        self.assertEqual(len(data), 3 * 14)
-        self.assertFalse(self.wire.pending())
-        chan.flush()   # nothing queued: no write
-        self.assertFalse(self.wire.pending())
-
     def test_a_sender_that_finds_a_write_under_way_only_queues(self):
         chan, big = self.wire.chan, os.urandom(3 << 20)   # more than the pipe holds
         first = threading.Thread(target=chan.frame, args=(T_DATA, 1, big))

@@ -72,7 +72,7 @@ class ResponseTest(unittest.TestCase):
         if window is not None:
             self.req.window = window
         resp = Response(self.req, self.wire.chan, {'REQUEST_METHOD': method,
-                                                   'SCRIPT_FILENAME': '/app.wsgi'}, False)
+                                                   'SCRIPT_FILENAME': '/app.wsgi'})
         outcome = resp.run(app, '/app.wsgi')
         resp.end(outcome)
         return outcome

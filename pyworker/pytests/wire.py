@@ -14,7 +14,7 @@ HEADER = struct.Struct('!BBxxII')   # parsed here independently of frames.HDR
 
 class Wire:
     """Both pipes between Go and a worker. The worker's ends are chan (a
-    Channel) and frames (a FrameReader that flushes chan before it waits);
+    Channel) and frames (a FrameReader);
     the test speaks for Go with send() and received()."""
 
     def __init__(self):
@@ -27,7 +27,7 @@ class Wire:
             except OSError:
                 pass
         self.chan = Channel(worker_w)
-        self.frames = FrameReader(worker_r, self.chan.flush)
+        self.frames = FrameReader(worker_r)
         self.buf = b''
 
     def close(self):
