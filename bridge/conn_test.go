@@ -650,6 +650,21 @@ func sendBody(client net.Conn, size int, sent *atomic.Int64) <-chan []byte {
 	return sum
 }
 
+// sendAndCompare serves s with a 64 KiB STDIN buffer that spools to
+// spool, sends a body of size bytes and checks that the handler, which
+// puts the sha256 of what it read on res, got it all.
+func sendAndCompare(t *testing.T, s *Server, spool string, size int, sent *atomic.Int64, res <-chan []byte) {
+	t.Helper()
+	s.StdinBuffer = 64 << 10
+	s.SpoolDir = spool
+	client := serveConn(t, s)
+	want := sendBody(client, size, sent)
+	readResponse(t, client, 1)
+	if got := <-res; !bytes.Equal(got, <-want) {
+		t.Fatal("the body read differs from what was sent")
+	}
+}
+
 // spoolFiles counts this process's open files in dir (spool files are
 // unlinked, but /proc still names them).
 func spoolFiles(t *testing.T, dir string) int {
@@ -701,14 +716,7 @@ func TestStdinHeldUntilRead(t *testing.T) {
 		res <- h.Sum(nil)
 		return EndStatus{}
 	}))
-	s.StdinBuffer = 64 << 10
-	s.SpoolDir = spool
-	client := serveConn(t, s)
-	want := sendBody(client, size, &sent)
-	readResponse(t, client, 1)
-	if got := <-res; !bytes.Equal(got, <-want) {
-		t.Fatal("held body differs from what was sent")
-	}
+	sendAndCompare(t, s, spool, size, &sent, res)
 }
 
 // Closing the server ends a connection whose reader holds a body back,
@@ -797,14 +805,7 @@ func TestStdinSpooledOnceResponding(t *testing.T) {
 		res <- h.Sum(nil)
 		return EndStatus{}
 	}))
-	s.StdinBuffer = 64 << 10
-	s.SpoolDir = spool
-	client := serveConn(t, s)
-	want := sendBody(client, size, &sent)
-	readResponse(t, client, 1)
-	if got := <-res; !bytes.Equal(got, <-want) {
-		t.Fatal("spooled body differs from what was sent")
-	}
+	sendAndCompare(t, s, spool, size, &sent, res)
 	if ents, _ := os.ReadDir(spool); len(ents) != 0 {
 		t.Fatalf("spool files left behind: %v", ents)
 	}

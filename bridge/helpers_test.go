@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -9,12 +8,12 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/wsgifcgi/wsgifcgi/internal/testlog"
 )
 
 // socketPair returns two connected unix stream sockets.
@@ -37,22 +36,7 @@ func socketPair(t testing.TB) (*net.UnixConn, *net.UnixConn) {
 }
 
 // syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // testServer returns a server logging into a buffer, closed at cleanup.
 func testServer(t testing.TB, h Handler) (*Server, *syncBuffer) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/wsgifcgi/wsgifcgi/internal/testlog"
 )
 
 // python is the interpreter the tests run (WSGIFCGI_TEST_PYTHON overrides).
@@ -31,22 +32,7 @@ func python(t testing.TB) string {
 }
 
 // logBuf is a concurrency-safe log destination the tests inspect.
-type logBuf struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
+type logBuf struct{ testlog.Buffer }
 
 func (l *logBuf) logger() zerolog.Logger { return zerolog.New(l) }
 

@@ -2,7 +2,6 @@ package pool
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/wsgifcgi/wsgifcgi/internal/testlog"
 	"github.com/wsgifcgi/wsgifcgi/pyworker"
 )
 
@@ -265,24 +265,12 @@ func (e *events) count(r Reason) int {
 }
 
 // logBuffer keeps a pool's JSON log lines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
+type logBuffer struct{ testlog.Buffer }
 
 // lines are the decoded lines whose message is msg.
 func (l *logBuffer) lines(msg string) []map[string]any {
-	l.mu.Lock()
-	text := l.b.String()
-	l.mu.Unlock()
 	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(text))
+	sc := bufio.NewScanner(strings.NewReader(l.String()))
 	for sc.Scan() {
 		var m map[string]any
 		if json.Unmarshal(sc.Bytes(), &m) == nil && m["message"] == msg {
@@ -290,12 +278,6 @@ func (l *logBuffer) lines(msg string) []map[string]any {
 		}
 	}
 	return out
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // fakePool runs a pool of processes x threads on f, logging to the
