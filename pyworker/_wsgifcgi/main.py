@@ -5,7 +5,6 @@ handling of one request, and main()."""
 import collections
 import json
 import os
-import queue
 import signal
 import sys
 import threading
@@ -26,7 +25,26 @@ U32, U64 = frames.U32, frames.U64   # assigned, not imported: see frames.HDR
 
 
 class Worker:
-    """Reader thread, request threads and the lifecycle of the process."""
+    """The threads that serve requests, and the lifecycle of the process.
+
+    The threads share the pipe from Go (frames) and the requests read from
+    it but not started yet (pending). With one thread, that thread reads
+    the pipe and runs each request itself (read_frames), reading frames
+    while the application waits for its body or credit, and polling for an
+    ABORT when it writes. With more (serve_shared), they take turns: the
+    thread that ends a request runs the next one read meanwhile, and reads
+    the pipe when there is none, so that a busy worker runs requests one
+    after another in one thread, without a hand-off between threads for
+    each. The others stand by while it runs: one that sees no request start
+    or end for STANDBY (the running one blocks: I/O, a sleep, a slow call)
+    starts the next request itself, reading the pipe for it if need be, up
+    to as many requests at once as there are threads. A thread that needs
+    frames for its own request (body, credit) reads them itself when no
+    other thread is reading."""
+
+    # Long enough that a request of a few ms runs on without a second
+    # thread contending for the GIL; short next to a blocking call.
+    STANDBY = 0.002
 
     def __init__(self, cfg, frames, chan):
         self.cfg = cfg
@@ -36,7 +54,6 @@ class Worker:
         self.cond = threading.Condition(threading.Lock())  # of every Request
         self.counters = Counters()
         self.requests = {}
-        self.queue = queue.SimpleQueue()
         # A plain lock taken per request (a Condition's own context
         # manager is Python code); the condition over it wakes the main
         # thread when stopping.
@@ -45,24 +62,32 @@ class Worker:
         self.inflight = 0
         self.stopping = False
         self.lost = False
-        threads = max(1, int(cfg.get('threads', 1)))
+        self.threads = max(1, int(cfg.get('threads', 1)))
         self.static = static_keys(cfg)
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
-        # One thread: the reader thread runs each request itself (inline),
-        # which saves two thread switches per request; it reads frames
-        # while the application waits for body or credit, and polls for an
-        # ABORT when the application writes.
-        self.inline = threads == 1
-        self.pending = collections.deque()  # inline: requests read while one runs
+        self.inline = self.threads == 1
+        self.pending = collections.deque()  # requests read, not started
         self.eof = False
-        if not self.inline:
-            for i in range(threads):
-                threading.Thread(target=self.run_requests, name='wsgi-request-%d' % i,
-                                 daemon=True).start()
+        # Several threads (under cond): one at a time reads frames; active
+        # threads run a request; moves counts requests started and ended,
+        # how a thread standing by sees the running ones progress; standing
+        # threads stand by; wanting ones wait for another's reading to bring
+        # the frames of their request.
+        self.reading = False
+        self.active = 0
+        self.moves = 0
+        self.standing = 0
+        self.wanting = 0
 
-    # reader thread
     def read_frames(self):
+        """Serves until the pipe from Go ends."""
+        if not self.inline:
+            for i in range(1, self.threads):
+                threading.Thread(target=self.serve_shared, name='wsgi-request-%d' % i,
+                                 daemon=True).start()
+            self.serve_shared()
+            return
         try:
             while True:
                 # Every frame already read goes first: an ABORT behind a
@@ -101,7 +126,7 @@ class Worker:
             self.stop(False)
 
     def pump(self, wait):
-        """Inline mode, called by the running request: handles the next
+        """One thread, called by the running request: handles the next
         frame (waiting for it if wait), or every frame already here."""
         if self.eof:
             return
@@ -121,19 +146,130 @@ class Worker:
             self.eof = True
             self.stop(True)
 
+    def poll_inline(self):
+        """One thread, called by a request that writes: handles the frames
+        that can be had without waiting (an ABORT)."""
+        self.pump(False)
+
+    def await_inline(self):
+        """One thread, cond held: reads the frame a request waits for."""
+        self.cond.release()
+        try:
+            self.pump(True)
+        finally:
+            self.cond.acquire()
+
+    # several threads
+    def serve_shared(self):
+        """One of several request threads (see the class doc)."""
+        cond, pending = self.cond, self.pending
+        with cond:
+            while True:
+                if pending and not self.active:
+                    req = pending.popleft()
+                elif not self.active and not self.reading:
+                    if self.eof:
+                        return
+                    self.read_locked(True)
+                    continue
+                elif self.active:
+                    # Standing by: a request that waits takes a thread of
+                    # its own only when the running ones make no progress.
+                    moves = self.moves
+                    self.standing += 1
+                    cond.wait(self.STANDBY)
+                    self.standing -= 1
+                    if self.moves != moves or not self.active:
+                        continue
+                    if pending:
+                        req = pending.popleft()
+                    elif not self.reading and not self.eof:
+                        self.read_locked(True)
+                        continue
+                    else:
+                        continue
+                else:
+                    if self.eof and not pending:
+                        return
+                    cond.wait()   # another thread reads: it wakes us with work
+                    continue
+                self.active += 1
+                self.moves += 1
+                if not self.standing:
+                    cond.notify()   # someone to stand by
+                cond.release()
+                try:
+                    self.run(req)
+                finally:
+                    cond.acquire()
+                    self.active -= 1
+                    self.moves += 1
+
+    def read_locked(self, block):
+        """Several threads, cond held, no one reading: handles every frame
+        already read and, when block and there is none, waits for more."""
+        self.reading = True
+        self.cond.release()
+        eof = False
+        try:
+            frames = self.frames
+            f = frames.next_buffered()
+            if f is None and block:
+                f = frames.read()
+                eof = f is None
+            elif f is None:
+                f = frames.read_nowait()
+            while f is not None:
+                self.dispatch(*f)
+                f = frames.next_buffered()
+        except (OSError, EOFError):
+            eof = True
+        finally:
+            if eof:
+                self.eof = True
+                self.stop(True)
+            self.cond.acquire()
+            self.reading = False
+            if self.wanting or eof:
+                self.cond.notify_all()
+
+    def poll_shared(self):
+        """Several threads, called by a request that writes: handles the
+        frames that can be had without waiting (an ABORT), unless another
+        thread reads."""
+        with self.cond:
+            if not self.reading and not self.eof:
+                self.read_locked(False)
+
+    def await_shared(self):
+        """Several threads, cond held: the frames a request waits for come,
+        read by this thread unless another one reads."""
+        if self.reading or self.eof:
+            self.wanting += 1
+            try:
+                self.cond.wait()
+            finally:
+                self.wanting -= 1
+            return
+        self.read_locked(True)
+
     def accept(self, sid, blob, flags):
         with self.state_lock:
             if self.stopping:
                 self.chan.frame(T_END, sid, flags=OUT_CLOSED)
                 return
             self.inflight += 1
-        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
-                      self.pump if self.inline else None)
-        self.requests[sid] = req
         if self.inline:
+            req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
+                          self.poll_inline, self.await_inline)
+            self.requests[sid] = req
             self.pending.append(req)
-        else:
-            self.queue.put(req)
+            return
+        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
+                      self.poll_shared, self.await_shared)
+        self.requests[sid] = req
+        with self.cond:
+            self.pending.append(req)
 
     def stop(self, lost):
         with self.state:
@@ -151,11 +287,6 @@ class Worker:
                 self.state.wait()
             while self.inflight and not self.lost:
                 self.state.wait()
-
-    # request threads
-    def run_requests(self):
-        while True:
-            self.run(self.queue.get())
 
     def run(self, req):
         try:

@@ -19,15 +19,18 @@ class Request:
     """State one request shares between the reader thread and its runner."""
 
     __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
-                 'window', 'aborted', 'chan', 'pump')
+                 'window', 'aborted', 'chan', 'poll', 'await_frames')
 
-    def __init__(self, sid, blob, nobody, chan, cond, pump=None):
+    def __init__(self, sid, blob, nobody, chan, cond, poll=None, await_frames=None):
         self.sid = sid
         self.blob = blob
         self.chan = chan
-        # Inline mode: the runner is the only reader of frames, so instead
-        # of waiting for another thread it reads the next frame itself.
-        self.pump = pump
+        # How the worker's frames reach the request (see main.Worker): poll
+        # handles those that came without waiting; await_frames, called
+        # with cond held, waits for more, reading them itself when no other
+        # thread reads. Without them, another thread feeds it.
+        self.poll = poll
+        self.await_frames = await_frames
         # The worker's one condition: few threads wait on it, and a
         # request costs no lock of its own.
         self.cond = cond
@@ -112,16 +115,11 @@ class Request:
                 self.wait()
 
     def wait(self):
-        """With cond held: waits for the reader thread, or in inline mode
-        reads one frame."""
-        if self.pump is None:
+        """With cond held: waits for frames from Go."""
+        if self.await_frames is None:
             self.cond.wait()
-            return
-        self.cond.release()
-        try:
-            self.pump(True)
-        finally:
-            self.cond.acquire()
+        else:
+            self.await_frames()
 
 
 class Input:

@@ -143,9 +143,9 @@ class Response:
                             % type(data).__name__)
         if self.status is None:
             raise RuntimeError('response has not been started')
-        if self.req.pump is not None and self.held is None:
-            # Inline mode: notice an ABORT (or credit) already sent.
-            self.req.pump(False)
+        if self.req.poll is not None and self.held is None:
+            # Notice an ABORT (or credit) already sent.
+            self.req.poll()
         if self.req.aborted:
             raise Aborted('failed to write data')
         if not data:

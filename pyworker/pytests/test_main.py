@@ -6,6 +6,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 import unittest
 
 from _wsgifcgi.frames import (F_EOF, F_NOBODY, L_ERROR, L_INFO, OUT_ABORTED, OUT_APP_ERROR,
@@ -181,10 +182,48 @@ class InlineWorkerTest(Serving, unittest.TestCase):
         self.assertEqual(self.environ_of(frames[3])['mod_wsgi.total_requests'], 1)   # 2 never ran
 
 
+# Sleeps QUERY_STRING seconds (if any) and answers the id of its thread.
+THREAD_APP = '''
+import threading
+import time
+
+def application(environ, start_response):
+    if environ.get('QUERY_STRING'):
+        time.sleep(float(environ['QUERY_STRING']))
+    start_response('200 OK', [])
+    return [str(threading.get_ident()).encode()]
+'''
+
+
 class ThreadedWorkerTest(Serving, unittest.TestCase):
     """Request threads: a request overtakes one that waits."""
 
     threads = 2
+
+    def thread_ids(self, count, sleep=''):
+        """Sends count requests at once to THREAD_APP; the ids of the
+        threads that ran them, and how long they took."""
+        env = {'SCRIPT_FILENAME': self.script('thread.wsgi', THREAD_APP), 'QUERY_STRING': sleep}
+        began = time.monotonic()
+        self.wire.write(b''.join(self.request(sid, env) for sid in range(1, count + 1)))
+        frames, _ = self.ends(count)
+        took = time.monotonic() - began
+        ids = []
+        for sid in frames:
+            typ, outcome, _, payload = frames[sid][-1]
+            self.assertEqual((typ, outcome), (T_RESPONSE, OUT_OK), frames[sid])
+            ids.append(payload[4 + U32.unpack_from(payload)[0]:])
+        return ids, took
+
+    def test_requests_that_block_take_threads_of_their_own(self):
+        ids, took = self.thread_ids(2, '0.5')
+        self.assertEqual(len(set(ids)), 2)
+        self.assertLess(took, 0.9)   # not one after the other
+
+    def test_a_busy_worker_runs_quick_requests_in_one_thread(self):
+        ids, _ = self.thread_ids(40)
+        most = max(ids.count(i) for i in set(ids))
+        self.assertGreaterEqual(most, 30, 'threads used: %s' % {i: ids.count(i) for i in set(ids)})
 
     def test_a_request_overtakes_one_that_waits(self):
         env = {'SCRIPT_FILENAME': self.environ_app}
