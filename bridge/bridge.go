@@ -62,6 +62,14 @@ type FinalWriter interface {
 	WriteFinal(p []byte) (int, error)
 }
 
+// HeadWriter is implemented by the bridge's ResponseWriter. WriteWithHead
+// writes head and then p as FCGI_STDOUT in one write, without copying
+// them into one buffer (a response's header block and its first body
+// block, which may be large). It returns len(p) on success.
+type HeadWriter interface {
+	WriteWithHead(head, p []byte) (int, error)
+}
+
 // Ender is implemented by the bridge's ResponseWriter. EndWith ends the
 // request at once, before its handler returns: head and then body are the
 // rest of FCGI_STDOUT, sent with the closing records in one write. It does

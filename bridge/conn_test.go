@@ -838,6 +838,24 @@ func TestResponseHeldUntilStdinEnds(t *testing.T) {
 	}
 }
 
+// WriteWithHead sends a held final block, the head and the body in that
+// order, in one write; a body longer than a record is split.
+func TestWriteWithHead(t *testing.T) {
+	body := bytes.Repeat([]byte("b"), maxContent+10)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		w.(FinalWriter).WriteFinal([]byte("held|"))
+		if n, err := w.(HeadWriter).WriteWithHead([]byte("head|"), body); n != len(body) || err != nil {
+			t.Errorf("WriteWithHead: %d, %v", n, err)
+		}
+		return EndStatus{}
+	}))
+	client := serveConn(t, s)
+	client.Write(requestBytes(1, true, nil, nil))
+	if resp := readResponse(t, client, 1); string(resp.stdout) != "held|head|"+string(body) {
+		t.Fatalf("stdout %d bytes, starting %q", len(resp.stdout), resp.stdout[:min(20, len(resp.stdout))])
+	}
+}
+
 // WriteFinal holds a small last block for the closing write; a later Write
 // sends it first, and a block too big to hold goes out at once.
 func TestWriteFinal(t *testing.T) {

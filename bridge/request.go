@@ -47,18 +47,20 @@ type request struct {
 // streaming echo of an upload) would otherwise hang. The connection reader
 // never waits (it spools), so STDIN always ends; the application waits in
 // this Write meanwhile, which keeps memory bounded.
-func (r *request) Write(p []byte) (int, error) {
+func (r *request) Write(p []byte) (int, error) { return r.WriteWithHead(nil, p) }
+
+// WriteWithHead implements HeadWriter. A block held by WriteFinal goes
+// first, in the same write.
+func (r *request) WriteWithHead(head, p []byte) (int, error) {
 	if err := r.ready(); err != nil {
 		return 0, err
 	}
-	if len(r.final) > 0 {
-		held := r.final
-		r.final = r.final[:0]
-		if _, err := r.c.w.writeStream(typeStdout, r.ID, held); err != nil {
-			return 0, err
-		}
+	held := r.final
+	r.final = r.final[:0]
+	if err := r.c.w.writeStream(typeStdout, r.ID, held, head, p); err != nil {
+		return 0, err
 	}
-	return r.c.w.writeStream(typeStdout, r.ID, p)
+	return len(p), nil
 }
 
 // maxFinal bounds a held final block: it must fit one record.
@@ -141,5 +143,8 @@ func (w *stderrWriter) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		r.stderrUsed.Store(true)
 	}
-	return r.c.w.writeStream(typeStderr, r.ID, p)
+	if err := r.c.w.writeStream(typeStderr, r.ID, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }

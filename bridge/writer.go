@@ -25,23 +25,28 @@ type connWriter struct {
 	onFail  func()                // called once when a write fails
 }
 
-// writeStream sends p as ceil(len(p)/65535) records of typ in one writev.
-func (w *connWriter) writeStream(typ uint8, id uint16, p []byte) (int, error) {
-	if len(p) == 0 {
-		return 0, nil
+// writeStream sends the parts, one after the other, as records of typ
+// (up to 65535 bytes each) in one writev, without joining them.
+func (w *connWriter) writeStream(typ uint8, id uint16, parts ...[]byte) error {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n == 0 {
+		return nil
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return 0, w.err
+		return w.err
 	}
 	w.hdrs = w.hdrs[:0]
-	iov := w.recordsLocked(w.iov[:0], typ, id, p)
-	w.iov = iov[:0]
-	if err := w.flushLocked(iov); err != nil {
-		return 0, err
+	iov := w.iov[:0]
+	for _, p := range parts {
+		iov = w.recordsLocked(iov, typ, id, p)
 	}
-	return len(p), nil
+	w.iov = iov[:0]
+	return w.flushLocked(iov)
 }
 
 // recordsLocked appends p to iov as records of typ, with their headers

@@ -22,6 +22,11 @@ func (s *sink) WriteHeader(status int, block []byte) error {
 }
 
 func (s *sink) Write(p []byte) error {
+	if hw, ok := s.w.(bridge.HeadWriter); ok && len(s.pending) > 0 {
+		_, err := hw.WriteWithHead(s.pending, p)
+		s.pending = s.pending[:0]
+		return err
+	}
 	_, err := s.w.Write(s.withHeader(p))
 	return err
 }
