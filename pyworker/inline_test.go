@@ -23,10 +23,10 @@ func TestAnswerNotHeldBehindNextRequest(t *testing.T) {
 		}()
 		return done
 	}
-	busy := serve("nap.wsgi", "0.3")
+	busy := serve("nap.wsgi", "1")
 	time.Sleep(100 * time.Millisecond) // the worker's one thread naps
 	fast := serve("hello.wsgi", "")
-	time.Sleep(20 * time.Millisecond) // in the pipe before the slow one
+	time.Sleep(300 * time.Millisecond) // in the pipe before the slow one
 	slow := serve("nap.wsgi", "2")
 	<-busy
 	fastAt, slowAt := <-fast, <-slow
