@@ -220,3 +220,37 @@ func TestSystemPython(t *testing.T) {
 		t.Fatalf("echo under /usr/bin/python3: %d bytes, %v", out.n, err)
 	}
 }
+
+// A worker that stopped reading its pipe (its one thread naps in the
+// application) with the pipe full cannot take SHUTDOWN: Shutdown still
+// returns at its timeout, having killed it.
+func TestShutdownWithAFullPipe(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	go w.Serve(context.Background(), &Call{Environ: env(t, "nap.wsgi", "QUERY_STRING", "30"), Out: newSink()})
+	time.Sleep(300 * time.Millisecond) // the nap runs: nothing reads the pipe
+	// BODY frames of no request, 341 to a write of less than PIPE_BUF, so
+	// that each write goes in whole or not at all.
+	var frames [341 * headerSize]byte
+	for i := 0; i < len(frames); i += headerSize {
+		putHeader(frames[i:], tBody, 0, 1<<31, 0)
+	}
+	for {
+		if err := w.toPy.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)); err != nil {
+			t.Skipf("no write deadline on the pipe: %v", err)
+		}
+		if _, err := w.toPy.Write(frames[:]); err != nil {
+			break // full
+		}
+	}
+	if err := w.toPy.SetWriteDeadline(time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	err := w.Shutdown(500 * time.Millisecond)
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("Shutdown took %v", took)
+	}
+	if err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Errorf("Shutdown: %v, want a kill", err)
+	}
+}

@@ -360,10 +360,12 @@ func (w *Worker) Shutdown(timeout time.Duration) error {
 	w.mu.Lock()
 	w.closing = true
 	w.mu.Unlock()
-	// Sent even after retire: SHUTDOWN is idempotent in the worker.
-	_ = w.sendCtl(tShutdown, 0, 0, false)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
+	// Sent even after retire: SHUTDOWN is idempotent in the worker. Sent
+	// aside: into the full pipe of a worker that stopped reading, the write
+	// waits until Kill ends it, which must not hold Shutdown past timeout.
+	go func() { _ = w.sendCtl(tShutdown, 0, 0, false) }()
 	select {
 	case <-w.done:
 		return w.ExitErr()
