@@ -254,3 +254,19 @@ func TestShutdownWithAFullPipe(t *testing.T) {
 		t.Errorf("Shutdown: %v, want a kill", err)
 	}
 }
+
+// A start given up (its context is done) kills the worker that hangs in
+// its imports and says so, long before the start timeout.
+func TestStartGivenUp(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	_, err := StartContext(ctx, Config{Python: python(t), Log: (&logBuf{}).logger(), StartTimeout: 30 * time.Second,
+		Env: append(os.Environ(), "PYTHONPATH="+testdata(t, "hang"))})
+	if err == nil || !strings.Contains(err.Error(), "given up") {
+		t.Fatalf("StartContext: %v", err)
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Errorf("gave up after %v", took)
+	}
+}

@@ -3,6 +3,7 @@ package pyworker
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"embed"
 	"fmt"
 	"os"
@@ -100,7 +101,11 @@ type Worker struct {
 }
 
 // Start spawns a worker and waits for its READY frame.
-func Start(cfg Config) (*Worker, error) {
+func Start(cfg Config) (*Worker, error) { return StartContext(context.Background(), cfg) }
+
+// StartContext is Start that gives up when ctx is done first: the worker
+// is killed (a pool that closes does not wait for a start that hangs).
+func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 	cfg = cfg.withDefaults()
 	cfgFrame, err := cfg.frame()
 	if err != nil {
@@ -205,6 +210,10 @@ func Start(cfg Config) (*Worker, error) {
 		w.Kill()
 		<-w.done
 		return nil, fmt.Errorf("pyworker: worker not ready within %v, killed%s", cfg.StartTimeout, tailNote(w.stderr.String()))
+	case <-ctx.Done():
+		w.Kill()
+		<-w.done
+		return nil, fmt.Errorf("pyworker: start of pid %d given up: %w", w.pid, context.Cause(ctx))
 	}
 }
 

@@ -350,7 +350,7 @@ func (a *arbiter) spawn(i int) {
 	p.starting++
 	p.mu.Unlock()
 	go func() {
-		w, err := p.start(p.spec.Worker)
+		w, err := p.start(p.starts, p.spec.Worker)
 		p.spawned <- started{pr, w, err}
 	}()
 }
@@ -402,6 +402,7 @@ func (a *arbiter) close(now time.Time) {
 		return
 	}
 	a.closing = true
+	a.p.cancelStarts() // a start that hangs is not waited for
 	s := a.p.spec
 	grace := now.Add(cmp.Or(s.GracefulTimeout, s.ShutdownTimeout))
 	for i := range a.slots {

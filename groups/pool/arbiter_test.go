@@ -350,6 +350,30 @@ func TestCloseDuringStartup(t *testing.T) {
 	}
 }
 
+// Close gives up a start that hangs (a script that never finishes its
+// import) instead of waiting for the start timeout.
+func TestCloseGivesUpAHangingStart(t *testing.T) {
+	f := &fleet{gate: make(chan struct{}), cancel: true}
+	p, log, ev := fakePool(t, f, 1, 1, nil)
+	eventually(t, "starting", func() bool { return len(f.startTimes()) == 1 })
+	closed := make(chan struct{})
+	go func() { p.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		close(f.gate) // let the cleanup's Close end
+		t.Fatal("Close waited for a start that hangs")
+	}
+	if f.started() != 0 || len(log.lines("worker failed to start")) != 0 {
+		t.Errorf("%d started; log:\n%s", f.started(), log.String())
+	}
+	ev.mu.Lock()
+	defer ev.mu.Unlock()
+	if ev.started != 0 {
+		t.Errorf("%d started", ev.started)
+	}
+}
+
 // Close stops an idle worker at once and a busy one when its request is
 // done; it returns when both have exited.
 func TestCloseStopsIdleNowBusyWhenDone(t *testing.T) {

@@ -29,8 +29,10 @@ type fleet struct {
 	workers []*fakeWorker // the ones that started
 	// fail decides whether start n (from 0) fails; nil: none does.
 	fail func(n int) error
-	// gate, when set, holds each Start until it receives.
-	gate chan struct{}
+	// gate, when set, holds each Start until it receives; with cancel,
+	// or until the start's context is done (as pyworker's start does).
+	gate   chan struct{}
+	cancel bool
 	// hold, when set, holds each request until it receives (or is closed),
 	// the worker dies or the client leaves.
 	hold chan struct{}
@@ -38,13 +40,19 @@ type fleet struct {
 
 var errExited = errors.New("exit status 1")
 
-func (f *fleet) start(pyworker.Config) (Worker, error) {
+func (f *fleet) start(ctx context.Context, _ pyworker.Config) (Worker, error) {
 	f.mu.Lock()
 	n := len(f.starts)
 	f.starts = append(f.starts, time.Now())
-	fail, gate, hold := f.fail, f.gate, f.hold
+	fail, gate, hold, cancel := f.fail, f.gate, f.hold, f.cancel
 	f.mu.Unlock()
-	if gate != nil {
+	if gate != nil && cancel {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		}
+	} else if gate != nil {
 		<-gate
 	}
 	if fail != nil {

@@ -65,11 +65,11 @@ type Worker interface {
 }
 
 // Start is how a pool starts a worker process and waits until it is ready.
-type Start func(pyworker.Config) (Worker, error)
+type Start func(context.Context, pyworker.Config) (Worker, error)
 
 // startPython starts a real worker.
-func startPython(cfg pyworker.Config) (Worker, error) {
-	w, err := pyworker.Start(cfg)
+func startPython(ctx context.Context, cfg pyworker.Config) (Worker, error) {
+	w, err := pyworker.StartContext(ctx, cfg)
 	if err != nil {
 		return nil, err // not a nil *pyworker.Worker in a non-nil interface
 	}
@@ -97,6 +97,10 @@ type Pool struct {
 	exited  chan exited
 	control chan control
 	done    chan struct{} // closed when the arbiter has reaped every process after Close
+
+	// starts is the context of the starts under way: Close cancels it.
+	starts       context.Context
+	cancelStarts context.CancelFunc
 }
 
 // New creates a pool and starts its processes in the background; start nil
@@ -110,6 +114,7 @@ func New(spec Spec, start Start) *Pool {
 		waiters: list.New(),
 		kick:    make(chan struct{}, 1), spawned: make(chan started), exited: make(chan exited),
 		control: make(chan control), done: make(chan struct{})}
+	p.starts, p.cancelStarts = context.WithCancel(context.Background())
 	a := &arbiter{p: p, slots: make([]slot, spec.Processes)}
 	for i := range a.slots {
 		a.spawn(i)
