@@ -20,6 +20,7 @@ type connWriter struct {
 	timeout time.Duration
 	hdrs    []byte                // reusable headers
 	iov     [][]byte              // reusable vector
+	vec     net.Buffers           // what writev consumes: a field, so that it is not allocated per write
 	end     [3*headerLen + 8]byte // closing records, built under mu: empty STDOUT and STDERR, END_REQUEST
 	err     error                 // first write failure; later writes fail at once
 	onFail  func()                // called once when a write fails
@@ -119,8 +120,9 @@ func (w *connWriter) flushLocked(iov [][]byte) error {
 			return w.failLocked(err)
 		}
 	}
-	bufs := net.Buffers(iov)
-	_, err := bufs.WriteTo(w.nc)
+	w.vec = iov
+	_, err := w.vec.WriteTo(w.nc)
+	w.vec = nil
 	clear(iov) // drop references to the caller's data
 	if err != nil {
 		return w.failLocked(err)
