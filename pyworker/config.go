@@ -131,7 +131,11 @@ const SourceDir = "wsgifcgi/pyworker/"
 const workerPackage = "_wsgifcgi"
 
 // bootstrap runs boot.py, the first module on fd 5, in a module of its own;
-// boot.start imports the others and runs the worker.
-const bootstrap = "import os,sys;f=os.fdopen(5,'rb');s=f.read().split(b'\\0');f.close();" +
+// boot.start imports the others and runs the worker. It first drops the
+// current directory (the daemon's home) that -c put at the head of
+// sys.path, before any import could find a json.py or select.py there
+// instead of the standard library's.
+const bootstrap = "import os,sys;sys.path[0]==''and sys.path.pop(0);" +
+	"f=os.fdopen(5,'rb');s=f.read().split(b'\\0');f.close();" +
 	"b=type(sys)('" + workerPackage + ".boot');del f,os,sys;" +
 	"exec(compile(s[2],s[1].decode(),'exec'),b.__dict__);b.start(s)"

@@ -270,3 +270,23 @@ func TestStartGivenUp(t *testing.T) {
 		t.Errorf("gave up after %v", took)
 	}
 }
+
+// The daemon's home directory is not on sys.path: a json.py there (the
+// worker imports json) shadows nothing.
+func TestHomeDirShadowsNoModule(t *testing.T) {
+	home := t.TempDir()
+	marker := filepath.Join(home, "imported")
+	src := "open(" + strconv.Quote(marker) + ", 'w').close()\nraise ImportError('the home directory shadowed json')\n"
+	for _, name := range []string{"json.py", "select.py", "queue.py"} {
+		if err := os.WriteFile(filepath.Join(home, name), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, _ := startWorker(t, Config{Dir: home})
+	if _, err := w.Serve(context.Background(), &Call{Environ: env(t, "hello.wsgi"), Out: newSink()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Error("a module in the home directory was imported")
+	}
+}

@@ -117,8 +117,6 @@ def setup_process(cfg):
     if cfg.get('title'):
         set_title(cfg['title'])
     sys.argv = ['mod_wsgi']
-    if sys.path and sys.path[0] in ('', os.getcwd()):
-        del sys.path[0]
     import site
     for d in cfg.get('python_path') or ():
         site.addsitedir(d)
