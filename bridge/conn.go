@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	"github.com/rs/zerolog"
@@ -33,7 +32,6 @@ type conn struct {
 	inProgress int                 // requests not ended
 	handlers   int                 // handler goroutines not finished (they may still write)
 	ka         keepalive
-	holding    atomic.Pointer[stdinPipe] // the reader holds for this body (see hold)
 }
 
 // connLog is a connection's logger: the server's, with the connection's

@@ -196,7 +196,9 @@ func (c *conn) stdinRecord(id uint16, content []byte) {
 		c.runRequest(r)
 	}
 	if len(content) > 0 && r.stdin.full() && c.alone() {
-		c.hold(r.stdin)
+		// The web server keeps the rest of the body until the application
+		// wants it (see stdinPipe); close ends the hold.
+		r.stdin.hold()
 	}
 }
 
@@ -206,17 +208,6 @@ func (c *conn) alone() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.inProgress <= 1
-}
-
-// hold stops reading the connection while p is full (see stdinPipe), so
-// that the web server keeps the rest of the body until the application
-// wants it. close ends the hold.
-func (c *conn) hold(p *stdinPipe) {
-	c.holding.Store(p)
-	if !c.closed() { // close may have looked for a hold before the Store
-		p.hold()
-	}
-	c.holding.Store(nil)
 }
 
 // reject answers a request whose PARAMS are unacceptable with a 400.

@@ -218,19 +218,14 @@ func (c *conn) close() {
 	open := c.ka.phase < phaseParked
 	if open {
 		c.ka.phase = phaseClosed
+		for _, r := range c.reqs { // a reader that holds a body must read on
+			if r.stdin != nil {
+				r.stdin.unhold()
+			}
+		}
 	}
 	c.mu.Unlock()
 	if open {
-		if p := c.holding.Load(); p != nil {
-			p.unhold()
-		}
 		c.nc.Close()
 	}
-}
-
-// closed reports whether close was called.
-func (c *conn) closed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.ka.phase == phaseClosed
 }
