@@ -199,7 +199,9 @@ func TestKeepAliveConnectionReused(t *testing.T) {
 		}
 	}
 	// nginx's upstream keepalive with fastcgi_keep_conn on sends every
-	// sequential request over one FastCGI connection.
+	// sequential request over one FastCGI connection. (The log is written
+	// in batches, up to 50 ms late.)
+	s.waitLog(`"connection opened"`, 2*time.Second)
 	if conns := len(s.log.lines(`"connection opened"`)); conns < 1 || conns > 2 {
 		t.Fatalf("50 sequential requests used %d FastCGI connections, want 1 (keep-alive)", conns)
 	}
