@@ -191,6 +191,17 @@ class Worker:
                 else:
                     if self.eof and not pending:
                         return
+                    if not self.standing:
+                        # Between requests, one thread stays standing by
+                        # while they keep coming, so that starting the next
+                        # one wakes no thread; after a quiet STANDBY it
+                        # waits to be woken.
+                        moves = self.moves
+                        self.standing += 1
+                        cond.wait(self.STANDBY)
+                        self.standing -= 1
+                        if self.moves != moves:
+                            continue
                     cond.wait()   # another thread reads: it wakes us with work
                     continue
                 self.active += 1
