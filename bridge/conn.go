@@ -13,7 +13,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-const readBufferSize = 16 << 10
+const readBufferSize = 64 << 10
 
 // conn is one connection from the web server while it is served. Its
 // reader goroutine reads and dispatches records; each request's handler
