@@ -190,6 +190,14 @@ func (s *Server) Serve(l net.Listener) error {
 	}
 }
 
+// sendBuffer is the send buffer asked for a unix connection (the kernel
+// caps it at net.core.wmem_max, doubled). With the default of 208 KiB, a
+// 1 MiB response filled the socket five times, each time a write cut
+// short, a wait for nginx to read and a wake-up: 1 MiB responses at 2×4
+// ran 15–20% faster with it. It costs memory only while a response waits
+// in it. TCP connections keep the kernel's autotuning.
+const sendBuffer = 1 << 20
+
 // accepted starts serving a connection just accepted and counted (by
 // makeRoom): a reader goroutine when the web server has sent something
 // already, else the socket parks straight away, so that a burst of
@@ -198,6 +206,10 @@ func (s *Server) accepted(nc net.Conn) {
 	seq := s.connSeq.Add(1)
 	l := connLog{&s.Log, seq}
 	l.Debug().Msg("connection opened")
+	if uc, ok := nc.(*net.UnixConn); ok {
+		// Errors leave the system's default, which works, only slower.
+		_ = uc.SetWriteBuffer(sendBuffer)
+	}
 	if !readableNow(nc) && s.poll.park(nc, seq, s.idleEnd(s.clock())) {
 		nc.Close()
 		return

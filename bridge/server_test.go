@@ -207,3 +207,28 @@ func TestGetValuesDefaultMaxConns(t *testing.T) {
 		t.Fatalf("got %v %v", ps, err)
 	}
 }
+
+// A unix connection's send buffer holds more than the system's default
+// (208 KiB) of a response while the web server reads none of it, so that
+// a large response goes out in fewer, larger writes.
+func TestUnixConnSendBuffer(t *testing.T) {
+	noLeaks(t)
+	const size = 300 << 10
+	wrote := make(chan struct{})
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		w.Write(make([]byte, size))
+		close(wrote)
+		return EndStatus{}
+	}))
+	path, _ := serveUnix(t, s)
+	c := dial(t, path)
+	c.Write(requestBytes(1, true, nil, nil))
+	select {
+	case <-wrote:
+	case <-time.After(3 * time.Second):
+		t.Error("a 300 KiB response did not fit the connection's send buffer")
+	}
+	if got := readResponse(t, c, 1); len(got.stdout) < size {
+		t.Errorf("response of %d bytes, want at least %d", len(got.stdout), size)
+	}
+}
