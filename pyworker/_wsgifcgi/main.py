@@ -175,11 +175,7 @@ class Worker:
                 elif self.active:
                     # Standing by: a request that waits takes a thread of
                     # its own only when the running ones make no progress.
-                    moves = self.moves
-                    self.standing += 1
-                    cond.wait(self.STANDBY)
-                    self.standing -= 1
-                    if self.moves != moves or not self.active:
+                    if self.stand_by() or not self.active:
                         continue
                     if pending:
                         req = pending.popleft()
@@ -191,17 +187,11 @@ class Worker:
                 else:
                     if self.eof and not pending:
                         return
-                    if not self.standing:
-                        # Between requests, one thread stays standing by
-                        # while they keep coming, so that starting the next
-                        # one wakes no thread; after a quiet STANDBY it
-                        # waits to be woken.
-                        moves = self.moves
-                        self.standing += 1
-                        cond.wait(self.STANDBY)
-                        self.standing -= 1
-                        if self.moves != moves:
-                            continue
+                    # Between requests, one thread stays standing by while
+                    # they keep coming, so that starting the next one wakes
+                    # no thread; after a quiet STANDBY it waits to be woken.
+                    if not self.standing and self.stand_by():
+                        continue
                     cond.wait()   # another thread reads: it wakes us with work
                     continue
                 self.active += 1
@@ -215,6 +205,15 @@ class Worker:
                     cond.acquire()
                     self.active -= 1
                     self.moves += 1
+
+    def stand_by(self):
+        """Several threads, cond held: waits STANDBY as a thread standing
+        by; True if a request started or ended meanwhile."""
+        moves = self.moves
+        self.standing += 1
+        self.cond.wait(self.STANDBY)
+        self.standing -= 1
+        return self.moves != moves
 
     def read_locked(self, block):
         """Several threads, cond held, no one reading: handles every frame
