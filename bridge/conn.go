@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // readBufferSize is the record buffer of a connection that is not parked.
@@ -26,6 +28,7 @@ const readBufferSize = 32 << 10
 type conn struct {
 	srv    *Server
 	nc     net.Conn
+	in     io.Reader // nc, read by direct system calls (rawio)
 	log    connLog
 	ctx    context.Context // parent of every request context
 	cancel context.CancelFunc
@@ -54,8 +57,8 @@ func (l connLog) Warn() *zerolog.Event  { return l.l.Warn().Uint64("conn", l.seq
 func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.seq) }
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
-	c := &conn{srv: s, nc: nc, log: connLog{&s.Log, seq}}
-	c.w = connWriter{nc: nc, timeout: s.writeTimeout(), onFail: c.close}
+	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}}
+	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
 	_, isSocket := nc.(syscall.Conn)
 	c.ka.noPark = !isSocket
 	return c
@@ -103,7 +106,7 @@ func (c *conn) acquire() {
 		if rr == nil {
 			rr = &recordReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 		}
-		rr.br.Reset(c.nc)
+		rr.br.Reset(c.in)
 		rr.nc, rr.timeout = c.nc, c.srv.readTimeout()
 		c.rr = rr
 	}

@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // zeroPad supplies record padding; it is only ever read.
@@ -17,10 +19,10 @@ var zeroPad [8]byte
 type connWriter struct {
 	mu      sync.Mutex
 	nc      net.Conn
+	out     rawio.Writer // nc, written by direct system calls
 	timeout time.Duration
 	hdrs    []byte                // reusable headers
 	iov     [][]byte              // reusable vector
-	vec     net.Buffers           // what writev consumes: a field, so that it is not allocated per write
 	end     [3*headerLen + 8]byte // closing records, built under mu: empty STDOUT and STDERR, END_REQUEST
 	err     error                 // first write failure; later writes fail at once
 	onFail  func()                // called once when a write fails
@@ -120,9 +122,7 @@ func (w *connWriter) flushLocked(iov [][]byte) error {
 			return w.failLocked(err)
 		}
 	}
-	w.vec = iov
-	_, err := w.vec.WriteTo(w.nc)
-	w.vec = nil
+	_, err := w.out.WriteVec(iov)
 	clear(iov) // drop references to the caller's data
 	if err != nil {
 		return w.failLocked(err)

@@ -3,11 +3,12 @@ package groups
 import (
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // refRe finds $N references in a script-alias-match path.
@@ -128,14 +129,14 @@ func checkScript(file, dir, realDir string) (int64, *RouteError) {
 		}
 		real = r
 	}
-	fi, err := os.Stat(real)
+	fi, err := rawio.Stat(real)
 	if err != nil {
 		return 0, statError(file, err)
 	}
-	if !fi.Mode().IsRegular() {
+	if !fi.Mode.IsRegular() {
 		return 0, &RouteError{404, "script is not a regular file: " + file}
 	}
-	return fi.ModTime().UnixNano(), nil
+	return fi.Mtime, nil
 }
 
 // statError: missing (or a path through a file) is 404, anything else 403.

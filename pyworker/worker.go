@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // workerFS holds the worker's Python package, which TestFrameConstantsAgree
@@ -76,6 +78,7 @@ type Worker struct {
 	spare   []byte     // the writer's last buffer, for reuse
 	writing bool       // a sender is writing: others only queue
 	toPy    *os.File
+	out     rawio.Writer // toPy by direct system calls, for the sender writing
 
 	// What readLoop reads from and reads into.
 	fromPy  *os.File
@@ -171,7 +174,7 @@ func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 
 	w := &Worker{
 		cfg: cfg, cmd: cmd, pid: cmd.Process.Pid,
-		toPy: toPyW, fromPy: fromPyR,
+		toPy: toPyW, out: rawio.NewWriter(toPyW), fromPy: fromPyR,
 		streams: make(map[uint32]*stream),
 		lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
 		stderrDone: make(chan struct{}),
@@ -189,7 +192,7 @@ func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 		close(w.stderrDone)
 	}()
 	go w.wait()
-	go w.readLoop(bufio.NewReaderSize(fromPyR, readBuffer))
+	go w.readLoop(bufio.NewReaderSize(rawio.NewReader(fromPyR), readBuffer))
 	_ = w.send(cfgFrame) // a worker that died shows below
 
 	t := time.NewTimer(cfg.StartTimeout)
@@ -267,7 +270,7 @@ func (w *Worker) send(frame []byte) error {
 	w.wmu.Unlock()
 	out := frame
 	for {
-		if _, err := w.toPy.Write(out); err != nil {
+		if _, err := w.out.Write(out); err != nil {
 			w.wmu.Lock()
 			w.writing, w.queued = false, w.queued[:0]
 			w.wmu.Unlock()
