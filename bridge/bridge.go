@@ -29,7 +29,8 @@ type Param struct {
 	Name, Value string
 }
 
-// Request is one FastCGI request. Params keep arrival order and duplicates.
+// Request is one FastCGI request. Params keep arrival order and duplicates;
+// the slice is the handler's until it returns (its strings stay valid).
 type Request struct {
 	ID       uint16
 	Role     uint16

@@ -37,6 +37,7 @@ type conn struct {
 
 	mu         sync.Mutex
 	reqs       map[uint16]*request // in progress, or ended with STDIN still coming
+	spare      []Param             // the Params of a finished handler, for the next request
 	inProgress int                 // requests not ended
 	handlers   int                 // handler goroutines not finished (they may still write)
 	ka         keepalive
@@ -136,7 +137,7 @@ func (c *conn) runRequest(r *request) {
 	c.mu.Unlock()
 	c.srv.runners.run(func() {
 		c.run(r)
-		c.requestDone()
+		c.requestDone(r)
 	})
 }
 

@@ -147,7 +147,14 @@ func (c *conn) params(id uint16, content []byte) {
 // so that a request without a body starts complete (as net/http/fcgi's):
 // its handler never waits for the reader to see the end of STDIN.
 func (c *conn) start(r *request) {
-	ps, err := decodePairs(r.raw.String(), make([]Param, 0, r.scan.count))
+	c.mu.Lock()
+	buf := c.spare
+	c.spare = nil
+	c.mu.Unlock()
+	if cap(buf) < r.scan.count {
+		buf = make([]Param, 0, r.scan.count)
+	}
+	ps, err := decodePairs(r.raw.String(), buf)
 	r.raw = strings.Builder{}
 	if err != nil { // the scanner accepted the stream, so this is a bug
 		c.reject(r, err)

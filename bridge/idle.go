@@ -164,10 +164,15 @@ func (c *conn) park() bool {
 
 // requestDone runs when a handler has returned and its request ended.
 // When that left the connection idle, it is idle from now, and a wait
-// under way becomes the linger.
-func (c *conn) requestDone() {
+// under way becomes the linger. The request's Params slice goes to the
+// next request (a keep-alive connection then allocates none).
+func (c *conn) requestDone(r *request) {
 	c.mu.Lock()
 	c.handlers--
+	if cap(r.Params) > cap(c.spare) {
+		c.spare = r.Params[:0]
+	}
+	r.Params = nil
 	if c.idleLocked() {
 		c.ka.since = c.srv.clock()
 		c.rewaitLocked()
