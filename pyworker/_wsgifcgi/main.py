@@ -198,7 +198,8 @@ class Worker:
                     # no thread; after a quiet STANDBY it waits to be woken.
                     if not self.standing and self.stand_by():
                         continue
-                    cond.wait()   # another thread reads: it wakes us with work
+                    if not self.eof:   # the end may have come while it stood by
+                        cond.wait()   # another thread reads: it wakes us with work
                     continue
                 self.active += 1
                 self.moves += 1

@@ -278,6 +278,16 @@ class ThreadedWorkerTest(Serving, unittest.TestCase):
         self.assertEqual(len(set(ids)), 2)
         self.assertLess(took, 0.9)
 
+    def test_every_thread_ends_with_the_pipe(self):
+        # A thread standing by when the end came used to sleep on for good.
+        ids, _ = self.thread_ids(2, '0.05')   # each of the two ran one
+        threads = [t for t in threading.enumerate() if str(t.ident).encode() in ids]
+        self.assertEqual(len(threads), 2)
+        self.wire.close_to_worker()
+        for t in threads:
+            t.join(2)
+        self.assertEqual([t.name for t in threads if t.is_alive()], [])
+
     def test_a_request_overtakes_one_that_waits(self):
         env = {'SCRIPT_FILENAME': self.environ_app}
         self.wire.write(self.request(1, env, body=LATER))

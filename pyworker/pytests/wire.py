@@ -38,9 +38,10 @@ class Wire:
                 pass
 
     def close_to_worker(self):
-        """EOF for the worker's FrameReader."""
-        os.close(self.to_worker)
-        self.fds.remove(self.to_worker)
+        """EOF for the worker's FrameReader (once)."""
+        if self.to_worker in self.fds:
+            os.close(self.to_worker)
+            self.fds.remove(self.to_worker)
 
     @staticmethod
     def frame(typ, sid, payload=b'', flags=0):
