@@ -201,23 +201,10 @@ func (c *conn) cleanup() {
 	c.srv.removeConn(c)
 }
 
-// rawConnOf is nc's socket, or nil.
-func rawConnOf(nc net.Conn) syscall.RawConn {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
-	}
-	return rc
-}
-
 // readableNow reports whether nc has data or an end to report, without
 // waiting.
 func readableNow(nc net.Conn) bool {
-	rc := rawConnOf(nc)
+	rc := rawio.SyscallConn(nc)
 	if rc == nil {
 		return true
 	}

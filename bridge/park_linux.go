@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // peekReady is false while a read would block: true with data, at the end
@@ -107,7 +109,7 @@ func (p *poller) startLocked() error {
 // its own descriptor of the socket). False when it cannot be (the server
 // stopped, no epoll), and then the caller keeps serving it.
 func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
-	rc := rawConnOf(nc)
+	rc := rawio.SyscallConn(nc)
 	if rc == nil {
 		return false
 	}

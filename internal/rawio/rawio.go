@@ -21,6 +21,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"syscall"
 )
 
 // Info is what routing needs of a file.
@@ -35,6 +36,19 @@ type Writer interface {
 	// WriteVec writes every byte of bufs, consuming them as
 	// net.Buffers.WriteTo does.
 	WriteVec(bufs [][]byte) (int64, error)
+}
+
+// SyscallConn is x's descriptor, or nil when x has none.
+func SyscallConn(x any) syscall.RawConn {
+	sc, ok := x.(syscall.Conn)
+	if !ok {
+		return nil
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
 }
 
 // plainWriter is a Writer for what has no descriptor of its own.

@@ -42,12 +42,8 @@ func NewWriter(w io.Writer) Writer {
 
 // rawConnOf is x's descriptor if it is non-blocking, so in the poller.
 func rawConnOf(x any) syscall.RawConn {
-	sc, ok := x.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
+	rc := SyscallConn(x)
+	if rc == nil {
 		return nil
 	}
 	switch x.(type) {
