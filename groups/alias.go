@@ -113,23 +113,21 @@ func (a *alias) resolveMatch(path string) (t target, ok bool, rerr *RouteError) 
 // With dir set, the file with its symlinks resolved must also stay inside
 // dir (resolved: realDir, or now if the directory did not exist at load).
 func checkScript(file, dir, realDir string) (int64, *RouteError) {
-	real := file
-	if dir != "" {
+	var fi rawio.Info
+	var err error
+	if dir == "" {
+		fi, err = rawio.Stat(file)
+	} else {
 		if realDir == "" {
 			if realDir = realDirOf(dir); realDir == "" {
 				return 0, &RouteError{404, "script directory not found: " + dir}
 			}
 		}
-		r, err := filepath.EvalSymlinks(file)
-		if err != nil {
-			return 0, statError(file, err)
-		}
-		if !inside(r, realDir) {
+		var real string
+		if real, fi, err = resolve(file); err == nil && !inside(real, realDir) {
 			return 0, &RouteError{403, "script escapes its directory " + dir + ": " + file}
 		}
-		real = r
 	}
-	fi, err := rawio.Stat(real)
 	if err != nil {
 		return 0, statError(file, err)
 	}
@@ -137,6 +135,37 @@ func checkScript(file, dir, realDir string) (int64, *RouteError) {
 		return 0, &RouteError{404, "script is not a regular file: " + file}
 	}
 	return fi.Mtime, nil
+}
+
+// resolve is filepath.EvalSymlinks(file) and the file's Info. For a clean
+// absolute path without a link on the way, the usual case, it is a walk of
+// direct lstat calls (rawio), the last of which is the file's own.
+func resolve(file string) (string, rawio.Info, error) {
+	if filepath.IsAbs(file) && filepath.Clean(file) == file {
+		for i := 1; ; {
+			end := len(file)
+			if j := strings.IndexByte(file[i:], '/'); j >= 0 {
+				end = i + j
+			}
+			fi, err := rawio.Lstat(file[:end])
+			if err != nil {
+				return "", fi, err
+			}
+			if fi.Mode&fs.ModeSymlink != 0 {
+				break
+			}
+			if end == len(file) {
+				return file, fi, nil
+			}
+			i = end + 1
+		}
+	}
+	real, err := filepath.EvalSymlinks(file)
+	if err != nil {
+		return "", rawio.Info{}, err
+	}
+	fi, err := rawio.Stat(real)
+	return real, fi, err
 }
 
 // statError: missing (or a path through a file) is 404, anything else 403.

@@ -395,3 +395,27 @@ path = "$D/srv/app.wsgi"
 		}
 	}
 }
+
+// resolve walks with direct lstat calls, and must agree with EvalSymlinks:
+// the containment check of scripts in directories rests on it.
+func TestResolveAgreesWithEvalSymlinks(t *testing.T) {
+	_, dir := routeFixture(t)
+	for _, p := range []string{
+		"srv/scripts/hello.wsgi", "srv/scripts/evil.wsgi", "srv/scripts/ok-link.wsgi", "home/bob/public_html/esc.wsgi",
+		"srv/scripts", "srv/scripts/nope.wsgi", "srv/app.wsgi/below", "srv/scripts/sub/x", "",
+	} {
+		file := filepath.Join(dir, p)
+		want, werr := filepath.EvalSymlinks(file)
+		got, fi, err := resolve(file)
+		if (err == nil) != (werr == nil) || got != want {
+			t.Errorf("resolve(%s) = %q, %v; EvalSymlinks: %q, %v", p, got, err, want, werr)
+			continue
+		}
+		if err == nil {
+			st, _ := os.Stat(want)
+			if fi.Mtime != st.ModTime().UnixNano() || fi.Mode.IsRegular() != st.Mode().IsRegular() {
+				t.Errorf("resolve(%s): info %+v, os.Stat: %v %v", p, fi, st.Mode(), st.ModTime())
+			}
+		}
+	}
+}

@@ -186,27 +186,36 @@ func (w *writer) consume(n int) {
 }
 
 // Stat is os.Stat (following symbolic links) for routing.
-func Stat(path string) (Info, error) {
+func Stat(path string) (Info, error) { return statx(path, "stat", 0) }
+
+// Lstat is os.Lstat for routing.
+func Lstat(path string) (Info, error) { return statx(path, "lstat", unix.AT_SYMLINK_NOFOLLOW) }
+
+func statx(path, op string, flags uintptr) (Info, error) {
 	p, err := unix.BytePtrFromString(path)
 	if err != nil {
-		return Info{}, &fs.PathError{Op: "stat", Path: path, Err: err}
+		return Info{}, &fs.PathError{Op: op, Path: path, Err: err}
 	}
 	var st unix.Statx_t
 	for {
 		_, _, e := unix.RawSyscall6(unix.SYS_STATX, atFDCWD, uintptr(unsafe.Pointer(p)),
-			unix.AT_STATX_SYNC_AS_STAT, unix.STATX_TYPE|unix.STATX_MTIME, uintptr(unsafe.Pointer(&st)), 0)
+			unix.AT_STATX_SYNC_AS_STAT|flags, unix.STATX_TYPE|unix.STATX_MTIME, uintptr(unsafe.Pointer(&st)), 0)
 		switch e {
 		case 0:
 			return Info{Mode: fileType(st.Mode), Mtime: st.Mtime.Sec*1e9 + int64(st.Mtime.Nsec)}, nil
 		case unix.EINTR:
 		case unix.ENOSYS: // a kernel before 4.11
-			fi, err := os.Stat(path)
+			stat := os.Stat
+			if flags != 0 {
+				stat = os.Lstat
+			}
+			fi, err := stat(path)
 			if err != nil {
 				return Info{}, err
 			}
 			return Info{Mode: fi.Mode().Type(), Mtime: fi.ModTime().UnixNano()}, nil
 		default:
-			return Info{}, &fs.PathError{Op: "stat", Path: path, Err: e}
+			return Info{}, &fs.PathError{Op: op, Path: path, Err: e}
 		}
 	}
 }

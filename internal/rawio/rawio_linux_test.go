@@ -160,6 +160,12 @@ func TestStat(t *testing.T) {
 			t.Errorf("Stat(%s) = %+v, %v; want a regular file of mtime %d", p, fi, err, mtime.UnixNano())
 		}
 	}
+	if fi, err := Lstat(link); err != nil || fi.Mode&fs.ModeSymlink == 0 {
+		t.Errorf("Lstat(link) = %+v, %v; want a symbolic link", fi, err)
+	}
+	if fi, err := Lstat(file); err != nil || !fi.Mode.IsRegular() || fi.Mtime != mtime.UnixNano() {
+		t.Errorf("Lstat(file) = %+v, %v", fi, err)
+	}
 	if fi, err := Stat(dir); err != nil || !fi.Mode.IsDir() {
 		t.Errorf("Stat(dir) = %+v, %v", fi, err)
 	}

@@ -14,8 +14,12 @@ func NewReader(r io.Reader) io.Reader { return r }
 func NewWriter(w io.Writer) Writer { return &plainWriter{w: w} }
 
 // Stat is os.Stat for routing.
-func Stat(path string) (Info, error) {
-	fi, err := os.Stat(path)
+func Stat(path string) (Info, error) { return info(os.Stat(path)) }
+
+// Lstat is os.Lstat for routing.
+func Lstat(path string) (Info, error) { return info(os.Lstat(path)) }
+
+func info(fi os.FileInfo, err error) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
