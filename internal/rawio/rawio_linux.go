@@ -239,3 +239,128 @@ func fileType(m uint16) fs.FileMode {
 		return fs.ModeDevice
 	}
 }
+
+// NewSplicer splices into the pipe w, or is nil when w is not a
+// non-blocking descriptor of the poller.
+func NewSplicer(w io.Writer) *Splicer {
+	rc := rawConnOf(w)
+	if rc == nil {
+		return nil
+	}
+	s := &Splicer{rc: rc}
+	s.call = s.splice
+	return s
+}
+
+// Move moves n bytes from src into the pipe, waiting for room in it. src
+// must hold n bytes ready to read, so that only the pipe can
+// make it wait; fewer are moved only on an error.
+func (s *Splicer) Move(src uintptr, n int) (int, error) {
+	s.src, s.left, s.done, s.errno = src, n, 0, 0
+	err := s.rc.Write(s.call)
+	switch {
+	case err != nil:
+		return s.done, err
+	case s.errno != 0:
+		return s.done, os.NewSyscallError("splice", s.errno)
+	case s.left > 0:
+		return s.done, io.ErrUnexpectedEOF
+	}
+	return s.done, nil
+}
+
+// splice is the poller's callback: false asks it to wait for room.
+func (s *Splicer) splice(fd uintptr) bool {
+	for s.left > 0 {
+		n, _, e := unix.RawSyscall6(unix.SYS_SPLICE, s.src, 0, fd, 0, uintptr(s.left),
+			unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch e {
+		case 0:
+			if n == 0 { // src ended: it did not hold what it promised
+				return true
+			}
+			s.done += int(n)
+			s.left -= int(n)
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return false
+		default:
+			s.errno = e
+			return true
+		}
+	}
+	return true
+}
+
+// Pipe makes a non-blocking pipe outside the poller, for SpliceNow and
+// Splicer.Move (whose source need never wait), of size bytes if the
+// system allows. Close both ends with Close.
+func Pipe(size int) (r, w uintptr, err error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return 0, 0, os.NewSyscallError("pipe2", err)
+	}
+	_, _ = unix.FcntlInt(uintptr(p[1]), unix.F_SETPIPE_SZ, size) // else the default
+	return uintptr(p[0]), uintptr(p[1]), nil
+}
+
+// WriteNow writes p into fd as far as it has room now: ErrNotReady when
+// none.
+func WriteNow(fd uintptr, p []byte) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			return int(n), nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return 0, ErrNotReady
+		default:
+			return 0, os.NewSyscallError("write", e)
+		}
+	}
+}
+
+// Close closes a descriptor of Pipe.
+func Close(fd uintptr) { _ = unix.Close(int(fd)) }
+
+// ReadNow reads what fd holds now: ErrNotReady when nothing yet, io.EOF at
+// its end.
+func ReadNow(fd uintptr, p []byte) (int, error) {
+	for {
+		n, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+		switch e {
+		case 0:
+			if n == 0 {
+				return 0, io.EOF
+			}
+			return int(n), nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return 0, ErrNotReady
+		default:
+			return 0, os.NewSyscallError("read", e)
+		}
+	}
+}
+
+// SpliceNow moves up to n bytes from src into the pipe dst as far as
+// neither has to wait: ErrNotReady when src has nothing yet or dst no
+// room, io.EOF at the end of src.
+func SpliceNow(src, dst uintptr, n int) (int, error) {
+	for {
+		m, _, e := unix.RawSyscall6(unix.SYS_SPLICE, src, 0, dst, 0, uintptr(n), unix.SPLICE_F_MOVE|unix.SPLICE_F_NONBLOCK)
+		switch e {
+		case 0:
+			if m == 0 {
+				return 0, io.EOF
+			}
+			return int(m), nil
+		case unix.EINTR:
+		case unix.EAGAIN:
+			return 0, ErrNotReady
+		default:
+			return 0, os.NewSyscallError("splice", e)
+		}
+	}
+}
