@@ -29,6 +29,7 @@ type conn struct {
 	srv    *Server
 	nc     net.Conn
 	in     io.Reader // nc, read by direct system calls (rawio)
+	src    src       // what the record buffer reads: in, after what a lend left
 	log    connLog
 	ctx    context.Context // parent of every request context
 	cancel context.CancelFunc
@@ -59,6 +60,7 @@ func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.se
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}}
+	c.src.in = c.in
 	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
 	_, isSocket := nc.(syscall.Conn)
 	c.ka.noPark = !isSocket
@@ -107,7 +109,7 @@ func (c *conn) acquire() {
 		if rr == nil {
 			rr = &recordReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 		}
-		rr.br.Reset(c.in)
+		rr.br.Reset(&c.src)
 		rr.nc, rr.timeout = c.nc, c.srv.readTimeout()
 		c.rr = rr
 	}
