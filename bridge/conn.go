@@ -26,15 +26,16 @@ const readBufferSize = 32 << 10
 // reader goroutine reads and dispatches records; each request's handler
 // runs in its own goroutine. An idle connection parks (see keepalive).
 type conn struct {
-	srv    *Server
-	nc     net.Conn
-	in     io.Reader // nc, read by direct system calls (rawio)
-	src    src       // what the record buffer reads: in, after what a lend left
-	log    connLog
-	ctx    context.Context // parent of every request context
-	cancel context.CancelFunc
-	w      connWriter
-	rr     *recordReader // from the server's pool, back there when the conn ends
+	srv     *Server
+	nc      net.Conn
+	in      io.Reader // nc, read by direct system calls (rawio)
+	src     src       // what the record buffer reads: in, after what a lend left
+	log     connLog
+	ctx     context.Context // parent of every request context
+	cancel  context.CancelFunc
+	w       connWriter
+	rr      *recordReader // from the server's pool, back there when the conn ends
+	canLend bool          // a descriptor: a body that splices may have it lent (lend.go)
 
 	mu         sync.Mutex
 	reqs       map[uint16]*request // in progress, or ended with STDIN still coming
@@ -63,7 +64,7 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	c.src.in = c.in
 	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
 	_, isSocket := nc.(syscall.Conn)
-	c.ka.noPark = !isSocket
+	c.ka.noPark, c.canLend = !isSocket, isSocket
 	return c
 }
 

@@ -163,6 +163,7 @@ func (c *conn) start(r *request) {
 	r.Params = ps
 	r.paramsDone = true
 	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
+	r.stdin.canLend = c.canLend
 	r.Stdin = r.stdin
 	if r.Role != RoleResponder {
 		r.started = true

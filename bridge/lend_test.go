@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"os"
 	"sync/atomic"
 	"testing"
@@ -281,4 +282,34 @@ func TestCloseDuringLend(t *testing.T) {
 		t.Fatal("closing the server did not end the body")
 	}
 	waitConnsEnded(t, s, 3*time.Second)
+}
+
+// A connection without a descriptor (net.Pipe) cannot be lent: a body
+// that asks to splice is held back as any other.
+func TestNoLendWithoutDescriptor(t *testing.T) {
+	noLeaks(t)
+	const size = 4 << 20
+	var sent atomic.Int64
+	res := make(chan splicedBody, 1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		if n, err := r.Stdin.(Body).Splice(64<<10, func(uintptr, int) (int, error) { return 0, nil }); n != 0 || err != nil {
+			t.Errorf("Splice on a pipe connection: %d, %v", n, err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := sent.Load(); n > size/2 {
+			t.Errorf("the web server sent %d bytes while the handler read none", n)
+		}
+		n, err := io.Copy(io.Discard, r.Stdin)
+		res <- splicedBody{n: n, err: err}
+		return EndStatus{}
+	}))
+	s.StdinBuffer = 64 << 10
+	client, srv := net.Pipe()
+	t.Cleanup(func() { client.Close() })
+	go s.newConn(srv).serve()
+	go readResponse(t, client, 1)
+	<-sendBody(client, size, &sent)
+	if got := <-res; got.err != nil || got.n != size {
+		t.Fatalf("read %d of %d bytes, err %v", got.n, size, got.err)
+	}
 }

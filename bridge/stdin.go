@@ -51,6 +51,7 @@ type stdinPipe struct {
 	unheld     bool  // the connection closes: it never holds again
 	ended      chan struct{}
 	endOne     sync.Once
+	canLend    bool  // the connection is a socket that can be lent
 	splicing   bool  // the handler's reader splices (Splice): a hold may lend the socket
 	lent       *lend // the socket is lent to the handler's reader (see lend.go)
 
@@ -88,7 +89,7 @@ func (p *stdinPipe) fullLocked() bool {
 // handler's reader (see lend.go) at its next chance: that reader splices,
 // and nothing calls for reading on (a response, a Buffer, the end).
 func (p *stdinPipe) lendsLocked() bool {
-	return p.splicing && !p.responding && !p.unheld && !p.closed && p.err == nil && !p.eof && p.want == 0 && p.lent == nil
+	return p.canLend && p.splicing && !p.responding && !p.unheld && !p.closed && p.err == nil && !p.eof && p.want == 0 && p.lent == nil
 }
 
 // holdsLocked reports whether the reader waits in hold: the pipe is full
