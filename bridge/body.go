@@ -34,7 +34,9 @@ type Body interface {
 	// through the bridge's memory: it calls move once with a descriptor
 	// that holds n ready bytes of it (valid only during the call), and
 	// returns what move moved, or move's error. Nothing moved and no
-	// error: the bytes that come next are to be Read.
+	// error: the bytes that come next are to be Read. Once Splice has
+	// been called, a Read may return nothing and no error: the bytes
+	// that come next are Splice's.
 	Splice(max int, move func(fd uintptr, n int) (int, error)) (int, error)
 }
 

@@ -17,12 +17,14 @@ import (
 // header itself and splices the STDIN content from the socket, through a
 // pipe, into the worker's pipe, so that an upload crosses the bridge as
 // page references instead of two copies through its memory
-// (bench/README.md: the bridge's CPU per 10 MiB upload). The lend ends (the socket goes back to the
-// reader, with where the stream stands) at the first record that is not
-// this request's STDIN content, and whenever the reader must read on: the
-// response starts, Buffer wants more than is kept, a plain Read finds
-// nothing kept, the body is closed or fails, the connection closes. A pump
-// that waits for the socket then is woken by a deadline in the past.
+// (bench/README.md: the bridge's CPU per 10 MiB upload). While the socket
+// is lent, a Read with nothing kept returns nothing: the next bytes are
+// Splice's. The lend ends (the socket goes back to the reader, with where
+// the stream stands) at the first record that is not this request's STDIN
+// content, and whenever the reader must read on: the response starts,
+// Buffer wants more than is kept, the body is closed or fails, the
+// connection closes. A pump that waits for the socket then is woken by a
+// deadline in the past.
 
 // lend is the state of a socket lent to one request's body (stdinPipe.lent).
 type lend struct {

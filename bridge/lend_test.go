@@ -119,6 +119,35 @@ func stalled(t *testing.T) <-chan struct{} {
 	return c
 }
 
+// lendServer serves one connection with a 64 KiB memory buffer; its
+// handler runs pump and puts the result on the channel returned.
+func lendServer(t *testing.T, pump func(w ResponseWriter, r *Request) splicedBody) (*Server, *net.UnixConn, <-chan splicedBody) {
+	res := make(chan splicedBody, 1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		res <- pump(w, r)
+		return EndStatus{}
+	}))
+	s.StdinBuffer = 64 << 10
+	return s, serveConn(t, s), res
+}
+
+// pumpAll is a pump that moves the whole body.
+func pumpAll(t *testing.T) func(ResponseWriter, *Request) splicedBody {
+	return func(_ ResponseWriter, r *Request) splicedBody { return pumpBody(t, r, nil) }
+}
+
+// checkWhole fails unless got is the whole body of size bytes with the
+// sha256 want, at least min of it spliced.
+func checkWhole(t *testing.T, got splicedBody, size int, want <-chan []byte, min int) {
+	t.Helper()
+	if got.err != nil || got.n != int64(size) || !bytes.Equal(got.sum, <-want) {
+		t.Fatalf("pumped %d of %d bytes (err %v), or not those sent", got.n, size, got.err)
+	}
+	if got.spliced < int64(min) {
+		t.Fatalf("only %d of %d bytes spliced", got.spliced, size)
+	}
+}
+
 // A body that is pumped by Splice crosses the socket into the pipe, from
 // every place in the record stream where the reader lent the socket
 // (records of all sizes and paddings, split across reads), whole and in
@@ -126,22 +155,10 @@ func stalled(t *testing.T) <-chan struct{} {
 func TestSplicedBodyArrivesWhole(t *testing.T) {
 	noLeaks(t)
 	const size = 16 << 20
-	res := make(chan splicedBody, 1)
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		res <- pumpBody(t, r, nil)
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	client := serveConn(t, s)
+	_, client, res := lendServer(t, pumpAll(t))
 	want := sendRecords(client, size, nil, nil)
 	readResponse(t, client, 1)
-	got := <-res
-	if got.err != nil || got.n != size || !bytes.Equal(got.sum, <-want) {
-		t.Fatalf("pumped %d of %d bytes (err %v); sha256 matches: %v", got.n, size, got.err, bytes.Equal(got.sum, <-want))
-	}
-	if got.spliced < size/2 {
-		t.Fatalf("only %d of %d bytes spliced", got.spliced, size)
-	}
+	checkWhole(t, <-res, size, want, size/2)
 }
 
 // Records that are not the body's during a lend (a management record
@@ -149,13 +166,7 @@ func TestSplicedBodyArrivesWhole(t *testing.T) {
 func TestRecordsDuringLendReachTheReader(t *testing.T) {
 	noLeaks(t)
 	const size = 8 << 20
-	res := make(chan splicedBody, 1)
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		res <- pumpBody(t, r, nil)
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	client := serveConn(t, s)
+	_, client, res := lendServer(t, pumpAll(t))
 	q := rec(typeGetValues, 0, encodePairs(Param{"FCGI_MPXS_CONNS", ""}), 3)
 	want := sendRecords(client, size, q, nil)
 	rc, err := readRec(t, client)
@@ -163,13 +174,7 @@ func TestRecordsDuringLendReachTheReader(t *testing.T) {
 		t.Fatalf("first record back: %+v, %v; want GET_VALUES_RESULT", rc.header, err)
 	}
 	readResponse(t, client, 1)
-	got := <-res
-	if got.err != nil || got.n != size || !bytes.Equal(got.sum, <-want) {
-		t.Fatalf("pumped %d of %d bytes (err %v)", got.n, size, got.err)
-	}
-	if got.spliced < size/4 {
-		t.Fatalf("only %d of %d bytes spliced", got.spliced, size)
-	}
+	checkWhole(t, <-res, size, want, size/4)
 }
 
 // A response that starts during a lend takes the socket back: the rest of
@@ -178,27 +183,20 @@ func TestRecordsDuringLendReachTheReader(t *testing.T) {
 func TestResponseDuringLend(t *testing.T) {
 	noLeaks(t)
 	const size = 8 << 20
-	res := make(chan splicedBody, 1)
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+	_, client, res := lendServer(t, func(w ResponseWriter, r *Request) splicedBody {
 		wrote := make(chan struct{})
-		res <- pumpBody(t, r, func() {
+		got := pumpBody(t, r, func() {
 			go func() { // the write waits for the end of STDIN
 				io.WriteString(w, "Status: 200 OK\r\n\r\nearly")
 				close(wrote)
 			}()
 		})
 		<-wrote
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	s.SpoolDir = t.TempDir()
-	client := serveConn(t, s)
+		return got
+	})
 	want := sendRecords(client, size, nil, nil)
 	resp := readResponse(t, client, 1)
-	got := <-res
-	if got.err != nil || got.n != size || !bytes.Equal(got.sum, <-want) {
-		t.Fatalf("pumped %d of %d bytes (err %v)", got.n, size, got.err)
-	}
+	checkWhole(t, <-res, size, want, 1)
 	if !bytes.Contains(resp.stdout, []byte("early")) {
 		t.Fatalf("response %q", resp.stdout)
 	}
@@ -207,13 +205,7 @@ func TestResponseDuringLend(t *testing.T) {
 // An abort during a lend reaches the reader and fails the body.
 func TestAbortDuringLend(t *testing.T) {
 	noLeaks(t)
-	res := make(chan splicedBody, 1)
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		res <- pumpBody(t, r, nil)
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	client := serveConn(t, s)
+	_, client, res := lendServer(t, pumpAll(t))
 	sendRecords(client, 8<<20, rec(typeAbortRequest, 1, nil, 0), nil)
 	select {
 	case got := <-res:
@@ -230,15 +222,12 @@ func TestAbortDuringLend(t *testing.T) {
 // idle timeout, and the web server is answered.
 func TestStallDuringLend(t *testing.T) {
 	noLeaks(t)
-	res := make(chan splicedBody, 1)
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+	_, client, res := lendServer(t, func(w ResponseWriter, r *Request) splicedBody {
 		r.Stdin.(Body).SetIdleTimeout(200 * time.Millisecond)
-		res <- pumpBody(t, r, nil)
+		got := pumpBody(t, r, nil)
 		io.WriteString(w, "Status: 408 Request Timeout\r\n\r\n")
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	client := serveConn(t, s)
+		return got
+	})
 	// Half the body, then nothing (a record that is the body's would be
 	// spliced: the stall comes between records).
 	sendRecords(client, 8<<20, []byte{}, stalled(t))
@@ -259,14 +248,10 @@ func TestStallDuringLend(t *testing.T) {
 // fails.
 func TestCloseDuringLend(t *testing.T) {
 	noLeaks(t)
-	res := make(chan splicedBody, 1)
 	var spliced atomic.Bool
-	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		res <- pumpBody(t, r, func() { spliced.Store(true) })
-		return EndStatus{}
-	}))
-	s.StdinBuffer = 64 << 10
-	client := serveConn(t, s)
+	s, client, res := lendServer(t, func(_ ResponseWriter, r *Request) splicedBody {
+		return pumpBody(t, r, func() { spliced.Store(true) })
+	})
 	sendRecords(client, 8<<20, []byte{}, stalled(t))
 	if !eventually(spliced.Load) {
 		t.Fatal("nothing was spliced")
@@ -307,8 +292,9 @@ func TestNoLendWithoutDescriptor(t *testing.T) {
 	client, srv := net.Pipe()
 	t.Cleanup(func() { client.Close() })
 	go s.newConn(srv).serve()
-	go readResponse(t, client, 1)
-	<-sendBody(client, size, &sent)
+	sum := sendBody(client, size, &sent)
+	readResponse(t, client, 1)
+	<-sum
 	if got := <-res; got.err != nil || got.n != size {
 		t.Fatalf("read %d of %d bytes, err %v", got.n, size, got.err)
 	}

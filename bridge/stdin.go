@@ -271,10 +271,9 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if p.eof {
 			return 0, io.EOF
 		}
-		if len(b) == 0 {
-			return 0, nil
+		if len(b) == 0 || p.lent != nil && !p.lent.back {
+			return 0, nil // lent: the bytes that come next are Splice's
 		}
-		p.recallLocked() // the reader reads on, into memory
 		if err := p.waitLocked(); err != nil {
 			return 0, err
 		}
@@ -334,6 +333,7 @@ func (p *stdinPipe) lendHold(l *lend) {
 	}
 	p.lent = l
 	p.held = true
+	p.cond.Broadcast() // a Read that waits returns: the next bytes are Splice's
 	for p.lent != nil {
 		p.holdCond.Wait()
 	}
