@@ -30,14 +30,6 @@ type Body interface {
 	// dropped, and the response no longer waits for the web server to
 	// finish sending the body (it may never: a stalled client).
 	Abandon()
-	// Splice moves up to max bytes of the body without copying them
-	// through the bridge's memory: it calls move once with a descriptor
-	// that holds n ready bytes of it (valid only during the call), and
-	// returns what move moved, or move's error. Nothing moved and no
-	// error: the bytes that come next are to be Read. Once Splice has
-	// been called, a Read may return nothing and no error: the bytes
-	// that come next are Splice's.
-	Splice(max int, move func(fd uintptr, n int) (int, error)) (int, error)
 }
 
 func (p *stdinPipe) SetIdleTimeout(d time.Duration) {
@@ -52,9 +44,6 @@ func (p *stdinPipe) Buffer(n int64) error {
 	// The connection reader reads on, past the memory limit (spooling),
 	// until n bytes are here.
 	p.want = n
-	if int64(len(p.buf)-p.r)+p.spooled() < n {
-		p.recallLocked()
-	}
 	p.signalHoldLocked()
 	defer func() { p.want = 0 }()
 	for {

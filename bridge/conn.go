@@ -26,16 +26,14 @@ const readBufferSize = 32 << 10
 // reader goroutine reads and dispatches records; each request's handler
 // runs in its own goroutine. An idle connection parks (see keepalive).
 type conn struct {
-	srv     *Server
-	nc      net.Conn
-	in      io.Reader // nc, read by direct system calls (rawio)
-	src     src       // what the record buffer reads: in, after what a lend left
-	log     connLog
-	ctx     context.Context // parent of every request context
-	cancel  context.CancelFunc
-	w       connWriter
-	rr      *recordReader // from the server's pool, back there when the conn ends
-	canLend bool          // a descriptor: a body that splices may have it lent (lend.go)
+	srv    *Server
+	nc     net.Conn
+	in     io.Reader // nc, read by direct system calls (rawio)
+	log    connLog
+	ctx    context.Context // parent of every request context
+	cancel context.CancelFunc
+	w      connWriter
+	rr     *recordReader // from the server's pool, back there when the conn ends
 
 	mu         sync.Mutex
 	reqs       map[uint16]*request // in progress, or ended with STDIN still coming
@@ -61,10 +59,9 @@ func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.se
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}}
-	c.src.in = c.in
 	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
 	_, isSocket := nc.(syscall.Conn)
-	c.ka.noPark, c.canLend = !isSocket, isSocket
+	c.ka.noPark = !isSocket
 	return c
 }
 
@@ -110,7 +107,7 @@ func (c *conn) acquire() {
 		if rr == nil {
 			rr = &recordReader{br: bufio.NewReaderSize(nil, readBufferSize)}
 		}
-		rr.br.Reset(&c.src)
+		rr.br.Reset(c.in)
 		rr.nc, rr.timeout = c.nc, c.srv.readTimeout()
 		c.rr = rr
 	}

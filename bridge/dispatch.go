@@ -26,7 +26,7 @@ func (c *conn) dispatch(h header, content []byte) bool {
 	case typeParams:
 		c.params(h.ID, content)
 	case typeStdin:
-		return c.stdinRecord(h.ID, content)
+		c.stdinRecord(h.ID, content)
 	case typeData:
 		// FCGI_DATA of the filter role is not supported yet: discarded.
 	default:
@@ -163,7 +163,6 @@ func (c *conn) start(r *request) {
 	r.Params = ps
 	r.paramsDone = true
 	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
-	r.stdin.canLend = c.canLend
 	r.Stdin = r.stdin
 	if r.Role != RoleResponder {
 		r.started = true
@@ -171,11 +170,10 @@ func (c *conn) start(r *request) {
 	}
 }
 
-// stdinRecord passes STDIN content on; false gives up the connection.
-func (c *conn) stdinRecord(id uint16, content []byte) bool {
+func (c *conn) stdinRecord(id uint16, content []byte) {
 	r := c.lookup(id)
 	if r == nil {
-		return true
+		return
 	}
 	c.mu.Lock()
 	if r.ended || r.stdinDone || !r.paramsDone {
@@ -190,7 +188,7 @@ func (c *conn) stdinRecord(id uint16, content []byte) bool {
 		if !discard {
 			c.reject(r, fmt.Errorf("%w: STDIN before the end of PARAMS", errParamsMalformed))
 		}
-		return true
+		return
 	}
 	if len(content) == 0 {
 		r.stdinDone = true
@@ -204,13 +202,11 @@ func (c *conn) stdinRecord(id uint16, content []byte) bool {
 		r.started = true
 		c.runRequest(r)
 	}
-	if len(content) > 0 && c.alone() {
+	if len(content) > 0 && r.stdin.full() && c.alone() {
 		// The web server keeps the rest of the body until the application
-		// wants it (see stdinPipe): the reader holds, or lends it the
-		// socket (lend.go). A close ends either.
-		return c.hold(r)
+		// wants it (see stdinPipe); close ends the hold.
+		r.stdin.hold()
 	}
-	return true
 }
 
 // alone reports whether one request at most is in progress: the reader

@@ -51,9 +51,6 @@ type stdinPipe struct {
 	unheld     bool  // the connection closes: it never holds again
 	ended      chan struct{}
 	endOne     sync.Once
-	canLend    bool  // the connection is a socket that can be lent
-	splicing   bool  // the handler's reader splices (Splice): a hold may lend the socket
-	lent       *lend // the socket is lent to the handler's reader (see lend.go)
 
 	// The idle timeout (see Body): bytes received, and since when a
 	// reader waits with none new.
@@ -85,30 +82,18 @@ func (p *stdinPipe) fullLocked() bool {
 	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > p.limit)
 }
 
-// lendsLocked reports whether the reader should lend the socket to the
-// handler's reader (see lend.go) at its next chance: that reader splices,
-// and nothing calls for reading on (a response, a Buffer, the end).
-func (p *stdinPipe) lendsLocked() bool {
-	return p.canLend && p.splicing && !p.responding && !p.unheld && !p.closed && p.err == nil && !p.eof && p.want == 0 && p.lent == nil
-}
-
-// holdsLocked reports whether the reader waits in hold: the pipe is full
-// and the reader is not to lend instead.
-func (p *stdinPipe) holdsLocked() bool { return p.fullLocked() && !p.lendsLocked() }
-
-// next says what the reader does after passing STDIN on: lend the socket,
-// hold, or neither.
-func (p *stdinPipe) next() (lends, holds bool) {
+// full reports whether a hold would wait now.
+func (p *stdinPipe) full() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.lendsLocked(), p.holdsLocked()
+	return p.fullLocked()
 }
 
 // hold waits while the pipe is full, until the handler has read enough,
-// the response starts, the request ends, the reader may lend, or unhold.
+// the response starts, the request ends, or unhold.
 func (p *stdinPipe) hold() {
 	p.mu.Lock()
-	for p.holdsLocked() {
+	for p.fullLocked() {
 		p.held = true
 		p.holdCond.Wait()
 	}
@@ -120,14 +105,13 @@ func (p *stdinPipe) hold() {
 func (p *stdinPipe) unhold() {
 	p.mu.Lock()
 	p.unheld = true
-	p.recallLocked()
 	p.holdCond.Signal()
 	p.mu.Unlock()
 }
 
 // signalHoldLocked wakes a holding reader that need hold no more.
 func (p *stdinPipe) signalHoldLocked() {
-	if p.held && !p.holdsLocked() {
+	if p.held && !p.fullLocked() {
 		p.holdCond.Signal()
 	}
 }
@@ -137,7 +121,6 @@ func (p *stdinPipe) signalHoldLocked() {
 func (p *stdinPipe) respond() {
 	p.mu.Lock()
 	p.responding = true
-	p.recallLocked()
 	p.signalHoldLocked()
 	p.mu.Unlock()
 }
@@ -243,7 +226,6 @@ func (p *stdinPipe) close() {
 }
 
 func (p *stdinPipe) release() {
-	p.recallLocked()
 	p.holdCond.Signal()
 	if p.timer != nil {
 		p.timer.Stop()
@@ -271,8 +253,8 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		if p.eof {
 			return 0, io.EOF
 		}
-		if len(b) == 0 || p.lent != nil && !p.lent.back {
-			return 0, nil // lent: the bytes that come next are Splice's
+		if len(b) == 0 {
+			return 0, nil
 		}
 		if err := p.waitLocked(); err != nil {
 			return 0, err
@@ -297,114 +279,4 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 	// Drained (fr == fw): back to memory until the handler falls behind
 	// again; the file is kept for that.
 	return n, nil
-}
-
-// keep appends b to memory however much it holds: the start of a record
-// that the reader has buffered when it lends the socket (less than a
-// record beyond the limit, which grow allows for).
-func (p *stdinPipe) keep(b []byte) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.closed || p.err != nil || len(b) == 0 {
-		return
-	}
-	p.got += int64(len(b))
-	if p.spooled() > 0 {
-		if err := p.spool(b); err != nil {
-			p.failLocked(err)
-		}
-		return
-	}
-	if len(p.buf)+len(b) > cap(p.buf) {
-		p.grow(len(b))
-	}
-	p.buf = append(p.buf, b...)
-	p.cond.Broadcast()
-}
-
-// lendHold lends the socket to the handler's reader if it still should,
-// and returns when the socket is given back, l saying where the stream
-// stands.
-func (p *stdinPipe) lendHold(l *lend) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.lendsLocked() {
-		return
-	}
-	p.lent = l
-	p.held = true
-	p.cond.Broadcast() // a Read that waits returns: the next bytes are Splice's
-	for p.lent != nil {
-		p.holdCond.Wait()
-	}
-	p.held = false
-}
-
-// recallLocked asks the socket back from the handler's reader: at once, or
-// when the call under way ends.
-func (p *stdinPipe) recallLocked() {
-	l := p.lent
-	if l == nil || l.back {
-		return
-	}
-	l.back = true
-	if l.busy {
-		l.kick()
-		return
-	}
-	p.giveBackLocked()
-}
-
-// giveBackLocked ends the lend.
-func (p *stdinPipe) giveBackLocked() {
-	p.lent.close()
-	p.lent.back = true
-	p.lent = nil
-	p.holdCond.Signal()
-}
-
-// Splice implements Body: while the socket is lent and nothing is kept in
-// memory or spooled, the next STDIN content moves from the socket.
-func (p *stdinPipe) Splice(max int, move func(fd uintptr, n int) (int, error)) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if !p.splicing {
-		p.splicing = true
-		p.signalHoldLocked() // a reader that holds may lend instead
-	}
-	l := p.lent
-	if l == nil || l.back || p.err != nil || p.closed || p.r < len(p.buf) || p.spooled() > 0 || max <= 0 {
-		return 0, nil
-	}
-	// The body's idle timeout bounds the wait when it is the shorter.
-	wait, idle := l.wait, p.idle > 0 && (l.wait <= 0 || p.idle <= l.wait)
-	if idle {
-		wait = p.idle
-	}
-	if wait > 0 {
-		_ = l.nc.SetReadDeadline(time.Now().Add(wait))
-	} else {
-		_ = l.nc.SetReadDeadline(time.Time{})
-	}
-	l.busy = true
-	p.mu.Unlock()
-	n, err := l.splice(max, move)
-	p.mu.Lock()
-	l.busy = false
-	p.got += int64(n)
-	end := l.end
-	l.end = nil
-	switch {
-	case end == nil && !l.back:
-		return n, err // err: move's, which ends the pump, not the lend
-	case isTimeout(end) && !l.back && idle:
-		p.failLocked(ErrStdinTimeout) // which ends the lend
-		return n, ErrStdinTimeout
-	case isTimeout(end) && !l.back:
-		l.expired = true
-	}
-	if p.lent == l {
-		p.giveBackLocked()
-	}
-	return n, err
 }

@@ -53,28 +53,6 @@ func (b *body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SpliceBody implements pyworker.SpliceBody: a body on the bridge's STDIN
-// moves by splice while the bridge has it so, up to the length.
-func (b *body) SpliceBody(max int, move func(fd uintptr, n int) (int, error)) (int, error) {
-	bs, ok := b.r.(bridge.Body)
-	if !ok {
-		return 0, nil
-	}
-	if b.length >= 0 {
-		max = int(min(int64(max), b.length-b.got.Load()))
-	}
-	n, err := bs.Splice(max, move)
-	b.got.Add(int64(n))
-	if err != nil {
-		b.mu.Lock()
-		if b.err == nil {
-			b.err = err
-		}
-		b.mu.Unlock()
-	}
-	return n, err
-}
-
 // failure is why reading the body failed; nil if it did not.
 func (b *body) failure() error {
 	if b == nil {

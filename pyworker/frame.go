@@ -80,10 +80,6 @@ const (
 	// a write and a wake-up per 64 KiB). Capped by /proc/sys/fs/pipe-max-size.
 	pipeSize = 1 << 20
 	maxFrame = 64 << 20 // larger frames mean a broken worker
-	// frameSpliceSize is the pipe in which a spliced BODY frame is put
-	// together (Worker.sendSpliced): a frame even in the pages of small
-	// records.
-	frameSpliceSize = 256 << 10
 	// readBuffer holds the answers a worker wrote at once: one read
 	// takes them all.
 	readBuffer = 256 << 10

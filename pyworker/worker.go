@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"embed"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -79,10 +78,7 @@ type Worker struct {
 	spare   []byte     // the writer's last buffer, for reuse
 	writing bool       // a sender is writing: others only queue
 	toPy    *os.File
-	out     rawio.Writer   // toPy by direct system calls, for the sender writing
-	splicer *rawio.Splicer // splices into toPy for the sender writing; nil where none can
-	frame   [2]uintptr     // the pipe in which sendSpliced puts a frame together (0: none yet)
-	exited  bool           // the process has exited: the last writer closes frame
+	out     rawio.Writer // toPy by direct system calls, for the sender writing
 
 	// What readLoop reads from and reads into.
 	fromPy  *os.File
@@ -178,7 +174,7 @@ func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 
 	w := &Worker{
 		cfg: cfg, cmd: cmd, pid: cmd.Process.Pid,
-		toPy: toPyW, out: rawio.NewWriter(toPyW), splicer: rawio.NewSplicer(toPyW), fromPy: fromPyR,
+		toPy: toPyW, out: rawio.NewWriter(toPyW), fromPy: fromPyR,
 		streams: make(map[uint32]*stream),
 		lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
 		stderrDone: make(chan struct{}),
@@ -238,27 +234,7 @@ func (w *Worker) wait() {
 	}
 	w.toPy.Close()
 	w.fromPy.Close()
-	w.closeFramePipe()
 	close(w.done)
-}
-
-// closeFramePipe closes sendSpliced's pipe: now, or when the sender that
-// writes is done.
-func (w *Worker) closeFramePipe() {
-	w.wmu.Lock()
-	defer w.wmu.Unlock()
-	w.exited = true
-	if !w.writing {
-		w.closeFramePipeLocked()
-	}
-}
-
-func (w *Worker) closeFramePipeLocked() {
-	if w.frame[1] != 0 {
-		rawio.Close(w.frame[0])
-		rawio.Close(w.frame[1])
-		w.frame = [2]uintptr{}
-	}
 }
 
 func tailNote(tail string) string {
@@ -292,102 +268,27 @@ func (w *Worker) send(frame []byte) error {
 	}
 	w.writing = true
 	w.wmu.Unlock()
-	_, err := w.out.Write(frame)
-	return w.writeQueued(err)
-}
-
-// writeQueued writes what other senders queued while the caller wrote (err:
-// how that ended), until none is left; then no one is writing.
-func (w *Worker) writeQueued(err error) error {
-	var out []byte
+	out := frame
 	for {
+		if _, err := w.out.Write(out); err != nil {
+			w.wmu.Lock()
+			w.writing, w.queued = false, w.queued[:0]
+			w.wmu.Unlock()
+			return fmt.Errorf("pyworker: write to pid %d: %w", w.pid, err)
+		}
 		w.wmu.Lock()
-		if out != nil {
+		if &out[0] != &frame[0] {
 			w.spare = out[:0]
 		}
-		if err != nil || len(w.queued) == 0 {
-			w.writing, w.queued = false, w.queued[:0]
-			if w.exited {
-				w.closeFramePipeLocked()
-			}
+		if len(w.queued) == 0 {
+			w.writing = false
 			w.wmu.Unlock()
-			if err != nil {
-				return fmt.Errorf("pyworker: write to pid %d: %w", w.pid, err)
-			}
 			return nil
 		}
 		out, w.queued = w.queued, w.spare
 		w.spare = nil
 		w.wmu.Unlock()
-		_, err = w.out.Write(out)
 	}
-}
-
-// sendSpliced sends a BODY frame of n bytes that wait in the pipe fd,
-// splicing them when no other sender writes. The frame is put together in
-// a pipe of its own first, so that it enters the worker's pipe in one
-// piece: a header alone would wake the worker for nothing. When another
-// sender writes, the bytes are read into buf and queued as any frame: they
-// may not wait for a writer.
-func (w *Worker) sendSpliced(id uint32, fd uintptr, n int, buf []byte) (int, error) {
-	w.wmu.Lock()
-	if w.writing {
-		w.wmu.Unlock()
-		m, err := rawio.ReadNow(fd, buf[headerSize:headerSize+n])
-		if err != nil {
-			return 0, err
-		}
-		putHeader(buf, tBody, 0, id, m)
-		return m, w.send(buf[:headerSize+m])
-	}
-	w.writing = true
-	w.wmu.Unlock()
-	m, err := w.spliceFrame(id, fd, n)
-	return m, w.writeQueued(err)
-}
-
-// spliceFrame writes the frame of sendSpliced, as the writer.
-func (w *Worker) spliceFrame(id uint32, fd uintptr, n int) (int, error) {
-	if w.frame[1] == 0 {
-		r, wr, err := rawio.Pipe(frameSpliceSize)
-		if err != nil {
-			return 0, err
-		}
-		w.frame = [2]uintptr{r, wr}
-	}
-	var head [headerSize]byte
-	putHeader(head[:], tBody, 0, id, n)
-	if _, err := rawio.WriteNow(w.frame[1], head[:]); err != nil { // the pipe is empty
-		return 0, err
-	}
-	in, m := headerSize, 0 // bytes in the frame pipe, of which body
-	for m < n {
-		k, err := rawio.SpliceNow(fd, w.frame[1], n-m)
-		switch {
-		case errors.Is(err, rawio.ErrNotReady): // full: what is in it goes first
-			if _, err := w.splicer.Move(w.frame[0], in); err != nil {
-				return m, w.padFrame(n-m, err)
-			}
-			in = 0
-		case err != nil:
-			_, _ = w.splicer.Move(w.frame[0], in)
-			return m, w.padFrame(n-m, err)
-		}
-		in += k
-		m += k
-	}
-	if _, err := w.splicer.Move(w.frame[0], in); err != nil {
-		return m, err
-	}
-	return m, nil
-}
-
-// padFrame completes a frame that its source failed with missing zero
-// bytes, which the body's failure (the next frame) makes moot, and
-// returns err.
-func (w *Worker) padFrame(missing int, err error) error {
-	_, _ = w.out.Write(make([]byte, missing))
-	return err
 }
 
 // sendCtl sends a frame without payload or with a u32 payload.

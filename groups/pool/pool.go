@@ -260,20 +260,6 @@ func (b *replay) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// SpliceBody passes pyworker.SpliceBody on once the kept bytes are given
-// out again. A spliced byte is not kept: no rewind after one.
-func (b *replay) SpliceBody(max int, move func(fd uintptr, n int) (int, error)) (int, error) {
-	sb, ok := b.r.(pyworker.SpliceBody)
-	if !ok || b.pos < len(b.kept) {
-		return 0, nil
-	}
-	n, err := sb.SpliceBody(max, move)
-	if n > 0 {
-		b.over, b.kept = true, nil
-	}
-	return n, err
-}
-
 // rewind makes the kept bytes readable again; false if they are incomplete.
 func (b *replay) rewind() bool {
 	if b.over {

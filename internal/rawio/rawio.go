@@ -18,7 +18,6 @@
 package rawio
 
 import (
-	"errors"
 	"io"
 	"io/fs"
 	"net"
@@ -65,19 +64,4 @@ func (p *plainWriter) WriteVec(bufs [][]byte) (int64, error) {
 	n, err := p.vec.WriteTo(p.w)
 	p.vec = nil
 	return n, err
-}
-
-// ErrNotReady: the call would have to wait.
-var ErrNotReady = errors.New("rawio: not ready")
-
-// Splicer moves bytes that wait in a socket or pipe into a pipe by
-// splice(2): the kernel hands the pages on instead of copying them twice
-// through the bridge's memory.
-type Splicer struct {
-	rc    syscall.RawConn
-	call  func(fd uintptr) bool
-	src   uintptr
-	left  int
-	done  int
-	errno syscall.Errno
 }
