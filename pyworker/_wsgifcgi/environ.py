@@ -34,7 +34,8 @@ class Counters:
     that thread ran before this one) and mod_wsgi.total_requests (requests
     the process completed before this one started), all ints;
     mod_wsgi.script_start, the time the application is called, in µs since
-    the epoch as a string; mod_wsgi.daemon_connects ('1') in daemon groups."""
+    the epoch as a string. (mod_wsgi.daemon_connects is set with
+    mod_wsgi.daemon_start, by main.Worker.handle.)"""
 
     def __init__(self):
         self.lock = threading.Lock()
@@ -43,22 +44,20 @@ class Counters:
         self.local = threading.local()
 
     def begin(self, environ):
-        local = self.local
-        tid = getattr(local, 'id', None)
-        if tid is None:
+        try:
+            st = self.local.st      # [thread id, requests it ran]
+        except AttributeError:
             with self.lock:
                 self.threads += 1
-                tid = local.id = self.threads
-            local.requests = 0
-        environ['mod_wsgi.thread_id'] = tid
-        environ['mod_wsgi.thread_requests'] = local.requests
+                st = self.local.st = [self.threads, 0]
+        environ['mod_wsgi.thread_id'] = st[0]
+        environ['mod_wsgi.thread_requests'] = st[1]
         environ['mod_wsgi.total_requests'] = self.total
         environ['mod_wsgi.script_start'] = str(int(time.time() * 1000000))
-        if 'mod_wsgi.queue_start' in environ:
-            # One connection per request: the pipe is always there.
-            environ['mod_wsgi.daemon_connects'] = '1'
-        local.requests += 1
+        st[1] += 1
 
     def end(self):
-        with self.lock:
-            self.total += 1
+        # acquire/release: half the cost of the lock's context manager.
+        self.lock.acquire()
+        self.total += 1
+        self.lock.release()

@@ -39,10 +39,12 @@ class FileWrapper:
         raise StopIteration
 
 
-# Header names and statuses already found valid: an application sends the
-# same few on every request, so each is checked once (bounded).
-_good_names = {}      # name -> it is Content-Length
+# Statuses, header names and whole headers (name, value) already found
+# valid: an application sends the same few on every request, so each is
+# checked once (bounded).
 _good_statuses = set()
+_good_names = {}      # name -> it is Content-Length
+_good_pairs = {}      # (name, value) -> it is Content-Length
 
 
 def check_status(status):
@@ -73,6 +75,32 @@ def check_name(name):
     return is_length
 
 
+def check_header(item):
+    """Validates one start_response header; True if it is Content-Length."""
+    if type(item) is not tuple or len(item) != 2:
+        raise TypeError('list of tuple values expected, value of type %s found'
+                        % type(item).__name__)
+    name, value = item
+    if type(name) is not str or type(value) is not str:
+        raise TypeError('expected unicode object, value of type %s found'
+                        % type(name if type(name) is not str else value).__name__)
+    is_length = _good_names.get(name)
+    if is_length is None:
+        is_length = check_name(name)
+    if BAD_VALUE.search(value):
+        raise ValueError('embedded newline in response header with name %r' % name)
+    if is_length:
+        try:
+            n = int(value.strip())
+        except ValueError:
+            raise ValueError('invalid Content-Length %r' % value) from None
+        if n < 0:
+            raise ValueError('invalid Content-Length %r' % value)
+    if len(_good_pairs) < 4096:
+        _good_pairs[item] = is_length
+    return is_length
+
+
 def encode_headers(status, headers):
     """Validates start_response arguments and returns the HEADERS payload and
     the declared Content-Length (None if absent)."""
@@ -82,27 +110,15 @@ def encode_headers(status, headers):
     fields = [status]
     length = None
     for item in headers:
-        if type(item) is not tuple or len(item) != 2:
-            raise TypeError('list of tuple values expected, value of type %s found'
-                            % type(item).__name__)
-        name, value = item
-        if type(name) is not str or type(value) is not str:
-            raise TypeError('expected unicode object, value of type %s found'
-                            % type(name if type(name) is not str else value).__name__)
-        is_length = _good_names.get(name)
-        if is_length is None:
-            is_length = check_name(name)
-        if BAD_VALUE.search(value):
-            raise ValueError('embedded newline in response header with name %r' % name)
+        try:
+            is_length = _good_pairs.get(item)
+        except TypeError:    # unhashable: not a pair of strings
+            is_length = None
+        if is_length is None or type(item) is not tuple:
+            is_length = check_header(item)
         if is_length:
-            try:
-                length = int(value.strip())
-            except ValueError:
-                raise ValueError('invalid Content-Length %r' % value) from None
-            if length < 0:
-                raise ValueError('invalid Content-Length %r' % value)
-        fields.append(name)
-        fields.append(value)
+            length = int(item[1])
+        fields += item
     return '\0'.join(fields).encode('latin-1'), length
 
 

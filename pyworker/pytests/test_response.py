@@ -26,6 +26,12 @@ class HeadersTest(unittest.TestCase):
         # Checked once, then known: the same answer again.
         for _ in range(2):
             self.assertEqual(encode_headers('200 OK', [('content-length', '0')])[1], 0)
+        # A known header is still refused in any other shape than a tuple.
+        class Pair(tuple):
+            pass
+        for item in (['Content-Type', 'text/plain'], Pair(('Content-Type', 'text/plain'))):
+            with self.assertRaisesRegex(TypeError, 'tuple values expected'):
+                encode_headers('200 OK', [item])
 
     def test_invalid(self):
         for status, headers, error, text in [
