@@ -57,6 +57,9 @@ MAX_DATA = 256 * 1024      # largest DATA frame
 # Largest body sent as a whole response (RESPONSE frame), which the bridge
 # passes on as it reads it; larger ones go as DATA frames into its buffers.
 WHOLE_MAX = 64 * 1024
+# Up to this many bytes, a write's parts are joined and written with write():
+# cheaper than writev's handling of each part (a small answer has four).
+JOIN_MAX = 2048
 
 class Channel:
     """Frames to Go on fd 4. Frames of concurrent requests never interleave:
@@ -97,12 +100,12 @@ class Channel:
             raise
 
     def _write(self, parts):
-        if len(parts) > 64:
-            parts = [b''.join(parts)]
         total = 0
         for p in parts:
             total += len(p)
-        n = os.writev(self.fd, parts)
+        if len(parts) > 64 or (total <= JOIN_MAX and len(parts) > 1):
+            parts = [b''.join(parts)]
+        n = os.writev(self.fd, parts) if len(parts) > 1 else os.write(self.fd, parts[0])
         if n == total:
             return
         # A signal or a full pipe cut the write short: finish it byte-exact.
