@@ -135,10 +135,7 @@ func (c *conn) runRequest(r *request) {
 	c.mu.Lock()
 	c.handlers++
 	c.mu.Unlock()
-	c.srv.runners.run(func() {
-		c.run(r)
-		c.requestDone(r)
-	})
+	c.srv.runners.run(r)
 }
 
 func isTimeout(err error) bool {

@@ -10,30 +10,31 @@ import "sync"
 // its stack and caches are warm; at most maxIdleRunners wait, the rest end.
 type runners struct {
 	mu     sync.Mutex
-	idle   []chan func()
+	idle   []chan *request
 	closed bool
 }
 
 const maxIdleRunners = 64
 
-// run calls f in an idle runner, or a new one.
-func (rs *runners) run(f func()) {
+// run runs r's handler in an idle runner, or a new one.
+func (rs *runners) run(r *request) {
 	rs.mu.Lock()
 	if n := len(rs.idle); n > 0 {
 		ch := rs.idle[n-1]
 		rs.idle = rs.idle[:n-1]
 		rs.mu.Unlock()
-		ch <- f
+		ch <- r
 		return
 	}
 	rs.mu.Unlock()
-	go rs.loop(f)
+	go rs.loop(r)
 }
 
-func (rs *runners) loop(f func()) {
-	ch := make(chan func(), 1)
-	for f != nil {
-		f()
+func (rs *runners) loop(r *request) {
+	ch := make(chan *request, 1)
+	for r != nil {
+		r.c.run(r)
+		r.c.requestDone(r)
 		rs.mu.Lock()
 		if rs.closed || len(rs.idle) >= maxIdleRunners {
 			rs.mu.Unlock()
@@ -41,7 +42,7 @@ func (rs *runners) loop(f func()) {
 		}
 		rs.idle = append(rs.idle, ch)
 		rs.mu.Unlock()
-		f = <-ch
+		r = <-ch
 	}
 }
 

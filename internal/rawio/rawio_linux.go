@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"strings"
 	"syscall"
 	"unsafe"
 
@@ -192,9 +193,17 @@ func Stat(path string) (Info, error) { return statx(path, "stat", 0) }
 func Lstat(path string) (Info, error) { return statx(path, "lstat", unix.AT_SYMLINK_NOFOLLOW) }
 
 func statx(path, op string, flags uintptr) (Info, error) {
-	p, err := unix.BytePtrFromString(path)
-	if err != nil {
-		return Info{}, &fs.PathError{Op: op, Path: path, Err: err}
+	// A script's path fits the stack: no allocation per request.
+	var buf [256]byte
+	var p *byte
+	if len(path) < len(buf) && strings.IndexByte(path, 0) < 0 {
+		copy(buf[:], path)
+		p = &buf[0]
+	} else {
+		var err error
+		if p, err = unix.BytePtrFromString(path); err != nil {
+			return Info{}, &fs.PathError{Op: op, Path: path, Err: err}
+		}
 	}
 	var st unix.Statx_t
 	for {
