@@ -77,13 +77,14 @@ class Worker:
         # Several threads (under cond): one at a time reads frames; active
         # threads run a request; moves counts requests started and ended,
         # how a thread standing by sees the running ones progress; standing
-        # threads stand by; wanting ones wait for another's reading to bring
-        # the frames of their request.
+        # threads stand by; wanting holds the requests whose threads wait for
+        # another's reading to bring their frames (each sleeps on its own,
+        # woken by its frames, so a frame wakes one thread, not all).
         self.reading = False
         self.active = 0
         self.moves = 0
         self.standing = 0
-        self.wanting = 0
+        self.wanting = []
         self.patience = self.STANDBY
 
     def read_frames(self):
@@ -157,7 +158,7 @@ class Worker:
         that can be had without waiting (an ABORT)."""
         self.pump(False)
 
-    def await_inline(self):
+    def await_inline(self, req):
         """One thread, cond held: reads the frame a request waits for."""
         self.cond.release()
         try:
@@ -252,8 +253,18 @@ class Worker:
                 self.stop(True)
             self.cond.acquire()
             self.reading = False
+            if eof:
+                for req in self.wanting:
+                    req.wake()
+            else:
+                # One of the requests still waiting reads next (the others
+                # were woken by their frames, or sleep on until it has read).
+                for req in self.wanting:
+                    if req.waiter is not None:
+                        req.wake()
+                        break
             if self.wanting or eof:
-                self.cond.notify_all()
+                self.cond.notify_all()   # idle threads: requests may be pending
 
     def poll_shared(self):
         """Several threads, called by a request that writes: handles the
@@ -263,15 +274,15 @@ class Worker:
             if not self.reading and not self.eof:
                 self.read_locked(False)
 
-    def await_shared(self):
-        """Several threads, cond held: the frames a request waits for come,
-        read by this thread unless another one reads."""
+    def await_shared(self, req):
+        """Several threads, cond held: the frames req waits for come, read by
+        this thread unless another one reads."""
         if self.reading or self.eof:
-            self.wanting += 1
+            self.wanting.append(req)
             try:
-                self.cond.wait()
+                req.sleep()
             finally:
-                self.wanting -= 1
+                self.wanting.remove(req)
             return
         self.read_locked(True)
 

@@ -9,6 +9,7 @@ from . import frames
 from .frames import BODY_WINDOW, F_EOF, F_ERR, L_ERROR, MAX_DATA, SEND_WINDOW, T_WANT
 
 U32 = frames.U32   # assigned, not imported: see frames.HDR
+_allocate_lock = threading.Lock
 
 
 class Aborted(OSError):
@@ -19,21 +20,23 @@ class Request:
     """State one request shares between the reader thread and its runner."""
 
     __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
-                 'window', 'aborted', 'chan', 'poll', 'await_frames')
+                 'window', 'aborted', 'chan', 'poll', 'await_frames', 'waiter')
 
     def __init__(self, sid, blob, nobody, chan, cond, poll=None, await_frames=None):
         self.sid = sid
         self.blob = blob
         self.chan = chan
         # How the worker's frames reach the request (see main.Worker): poll
-        # handles those that came without waiting; await_frames, called
-        # with cond held, waits for more, reading them itself when no other
-        # thread reads. Without them, another thread feeds it.
+        # handles those that came without waiting; await_frames(request),
+        # called with cond held, waits for more, reading them itself when no
+        # other thread reads. Without them, another thread feeds it.
         self.poll = poll
         self.await_frames = await_frames
-        # The worker's one condition: few threads wait on it, and a
-        # request costs no lock of its own.
+        # The worker's one condition, whose lock guards every request; a
+        # request's runner sleeps on a lock of its own (waiter) so that its
+        # frames wake it alone.
         self.cond = cond
+        self.waiter = None
         # The body as it came, a frame's bytes each: a read as large as a
         # frame takes it whole, without a copy.
         self.chunks = collections.deque()
@@ -53,17 +56,36 @@ class Request:
                 self.eof = True
             if flags & F_ERR:
                 self.eof = self.failed = True
-            self.cond.notify_all()
+            self.wake()
 
     def credit(self, n):
         with self.cond:
             self.window += n
-            self.cond.notify_all()
+            self.wake()
 
     def abort(self):
         with self.cond:
             self.aborted = True
-            self.cond.notify_all()
+            self.wake()
+
+    def wake(self):
+        """With cond held: ends the runner's sleep, if it sleeps."""
+        w = self.waiter
+        if w is not None:
+            self.waiter = None
+            w.release()
+
+    def sleep(self):
+        """With cond held: sleeps, without it, until wake."""
+        w = self.waiter = _allocate_lock()
+        w.acquire()
+        self.cond.release()
+        try:
+            w.acquire()
+        finally:
+            self.cond.acquire()
+            if self.waiter is w:
+                self.waiter = None
 
     # runner side
     def take(self, n):
@@ -117,9 +139,9 @@ class Request:
     def wait(self):
         """With cond held: waits for frames from Go."""
         if self.await_frames is None:
-            self.cond.wait()
+            self.sleep()
         else:
-            self.await_frames()
+            self.await_frames(self)
 
 
 class Input:

@@ -288,6 +288,26 @@ class ThreadedWorkerTest(Serving, unittest.TestCase):
             t.join(2)
         self.assertEqual([t.name for t in threads if t.is_alive()], [])
 
+    def test_bodies_that_arrive_together(self):
+        # Both threads wait for body frames; whichever reads hands the
+        # frames to the other, and the reading passes between them.
+        env = {'SCRIPT_FILENAME': self.environ_app}
+        self.wire.write(self.request(1, env, body=LATER) + self.request(2, env, body=LATER))
+        sent = {1: [], 2: []}
+        for i in range(200):
+            sid = 1 + i % 2
+            chunk = (b'%d:%d,' % (sid, i)) * (1 + i % 7)
+            sent[sid].append(chunk)
+            self.wire.send(T_BODY, sid, chunk)
+            if i % 25 == 0:
+                time.sleep(0.002)   # let one drain what came while the other reads
+        for sid in (1, 2):
+            self.wire.send(T_BODY, sid, b'', F_EOF)
+        frames, _ = self.ends(2)
+        for sid in (1, 2):
+            self.assertEqual(self.environ_of(frames[sid])['body'],
+                             b''.join(sent[sid]).decode('latin-1'))
+
     def test_a_request_overtakes_one_that_waits(self):
         env = {'SCRIPT_FILENAME': self.environ_app}
         self.wire.write(self.request(1, env, body=LATER))

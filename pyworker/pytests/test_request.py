@@ -94,6 +94,42 @@ class RequestTest(unittest.TestCase):
         with self.assertRaises(Aborted):
             body.read()
 
+    def test_a_frame_wakes_its_own_request_only(self):
+        # Requests share one condition, but each runner sleeps on its own:
+        # another request's body frames do not wake it.
+        waits = []
+
+        class Counted(Request):
+            __slots__ = ()
+
+            def wait(self):
+                waits.append(self.sid)
+                super().wait()
+
+        cond = self.req.cond
+        one, two = (Counted(sid, b'', False, self.wire.chan, cond) for sid in (1, 2))
+        for r in (one, two):
+            self.addCleanup(r.feed, b'', F_EOF)   # no runner left blocked
+        got = {}
+        runners = [threading.Thread(target=lambda r=r: got.setdefault(r.sid, Input(r, 3).read()),
+                                    daemon=True) for r in (one, two)]
+        for t in runners:
+            t.start()
+        deadline = time.monotonic() + 5
+        while not (1 in waits and 2 in waits) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        for _ in range(20):
+            one.feed(b'', 0)   # an empty frame wakes the runner of one, in vain
+            time.sleep(0.001)
+        one.feed(b'abc', F_EOF)
+        runners[0].join(5)
+        self.assertEqual(got.get(1), b'abc')
+        self.assertEqual(waits.count(2), 1, waits)
+        self.assertTrue(runners[1].is_alive())
+        two.feed(b'xyz', F_EOF)
+        runners[1].join(5)
+        self.assertEqual(got.get(2), b'xyz')
+
     def test_send_window(self):
         self.assertEqual(self.req.reserve(SEND_WINDOW + 1), SEND_WINDOW)
         self.later(self.req.credit, 10)
