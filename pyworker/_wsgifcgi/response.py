@@ -114,7 +114,10 @@ def encode_headers(status, headers):
             is_length = _good_pairs.get(item)
         except TypeError:    # unhashable: not a pair of strings
             is_length = None
-        if is_length is None or type(item) is not tuple:
+        # A hit is an equal pair: it passes as it is only in the exact types
+        # checked (a tuple of two str, not subclasses).
+        if is_length is None or type(item) is not tuple or type(item[0]) is not str \
+                or type(item[1]) is not str:
             is_length = check_header(item)
         if is_length:
             length = int(item[1])

@@ -29,8 +29,14 @@ class HeadersTest(unittest.TestCase):
         # A known header is still refused in any other shape than a tuple.
         class Pair(tuple):
             pass
+
+        class Text(str):
+            pass
         for item in (['Content-Type', 'text/plain'], Pair(('Content-Type', 'text/plain'))):
             with self.assertRaisesRegex(TypeError, 'tuple values expected'):
+                encode_headers('200 OK', [item])
+        for item in (('Content-Type', Text('text/plain')), (Text('Content-Type'), 'text/plain')):
+            with self.assertRaisesRegex(TypeError, 'value of type Text'):
                 encode_headers('200 OK', [item])
 
     def test_invalid(self):
