@@ -9,7 +9,6 @@ from . import frames
 from .frames import BODY_WINDOW, F_EOF, F_ERR, L_ERROR, MAX_DATA, SEND_WINDOW, T_WANT
 
 U32 = frames.U32   # assigned, not imported: see frames.HDR
-_allocate_lock = threading.Lock
 
 
 class Aborted(OSError):
@@ -77,7 +76,7 @@ class Request:
 
     def sleep(self):
         """With cond held: sleeps, without it, until wake."""
-        w = self.waiter = _allocate_lock()
+        w = self.waiter = threading.Lock()
         w.acquire()
         self.cond.release()
         try:
