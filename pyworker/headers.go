@@ -15,7 +15,7 @@ func cgiHeaders(p []byte) (int, []byte, error) {
 // appendCGIHeaders is cgiHeaders appending the block to dst.
 func appendCGIHeaders(dst, p []byte) (int, []byte, error) {
 	status, rest, ok := bytes.Cut(p, []byte{0})
-	if len(status) < 4 || status[3] != ' ' || !isDigit(status[0]) || !isDigit(status[1]) || !isDigit(status[2]) {
+	if len(status) < 4 || status[3] != ' ' || status[0] == '0' || !isDigit(status[0]) || !isDigit(status[1]) || !isDigit(status[2]) {
 		return 0, nil, fmt.Errorf("invalid status %q", status)
 	}
 	if bad(status) {

@@ -70,6 +70,9 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			if s != nil && h.typ == tEnd && s.freed != nil {
 				s.freed() // after the removal: InFlight no longer counts it
 			}
+			if s != nil && h.typ != tEnd {
+				s.begun = true
+			}
 			if s == nil || !s.push(event{typ: h.typ, flags: h.flags, data: data, buf: buf}) {
 				w.putBuf(buf)
 			}
@@ -95,7 +98,7 @@ func (w *Worker) whole(s *stream, outcome uint8, p []byte) {
 	}
 	hn := 4 + int(binary.BigEndian.Uint32(p))
 	head, body := p[4:hn], p[hn:]
-	if s.whole != nil && outcome == outOK && !s.aborting.Load() {
+	if s.whole != nil && outcome == outOK && !s.begun && !s.aborting.Load() {
 		// The block is only lent to the Sink: this goroutine's own buffer.
 		code, block, err := appendCGIHeaders(w.headBuf[:0], head)
 		if err == nil {

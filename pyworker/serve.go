@@ -124,6 +124,11 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 			if failure != nil {
 				break
 			}
+			if res.HeadersSent {
+				c.Log.Error().Int("pid", w.pid).Msg("response headers sent twice by the worker")
+				abort(fmt.Errorf("%w: headers sent twice", ErrApplication))
+				break
+			}
 			code, block, err := cgiHeaders(ev.data)
 			if err != nil {
 				c.Log.Error().Int("pid", w.pid).Err(err).Msg("invalid response headers from application")
@@ -156,6 +161,10 @@ func (w *Worker) respond(ctx context.Context, s *stream, c *Call) (Result, error
 		case tEnd:
 			if failure != nil {
 				return res, failure
+			}
+			if ev.flags == outOK && !res.HeadersSent {
+				c.Log.Error().Int("pid", w.pid).Msg("the worker ended a response it never started")
+				return res, fmt.Errorf("%w: response without headers", ErrApplication)
 			}
 			return res, w.outcome(ev.flags)
 		case tResponse: // the reader passed it to the Sink whole

@@ -33,6 +33,9 @@ type stream struct {
 	over atomic.Bool
 	// aborting: Serve told the worker to stop; the reader sends nothing on.
 	aborting atomic.Bool
+	// begun: the reader queued HEADERS or DATA, so a RESPONSE frame cannot
+	// be a whole response any more (the reader's own).
+	begun bool
 
 	mu        sync.Mutex
 	queue     []event

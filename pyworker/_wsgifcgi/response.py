@@ -54,7 +54,7 @@ def check_status(status):
         raise TypeError('expected unicode object, value of type %s found'
                         % type(status).__name__)
     if len(status) < 4 or not status[:3].isdigit() or status[3] != ' ' \
-            or not status[:3].isascii():
+            or not status[:3].isascii() or status[0] == '0':
         raise ValueError('status must be "NNN reason": %r' % status)
     if BAD_VALUE.search(status):
         raise ValueError('status contains a control character: %r' % status)

@@ -46,6 +46,7 @@ class HeadersTest(unittest.TestCase):
                 ('200OK', [], ValueError, 'NNN reason'),
                 ('OK 200', [], ValueError, 'NNN reason'),
                 ('\u0662\u0660\u0660 OK', [], ValueError, 'NNN reason'),
+                ('099 Low', [], ValueError, 'NNN reason'),  # no status below 100
                 ('200 OK\r\nX: y', [], ValueError, 'control character'),
                 ('200 OK', (('A', 'b'),), TypeError, 'must be a list'),
                 ('200 OK', [['A', 'b']], TypeError, 'tuple values expected'),
