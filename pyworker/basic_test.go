@@ -2,13 +2,18 @@ package pyworker
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/rs/zerolog"
 )
 
 func TestHello(t *testing.T) {
@@ -255,6 +260,25 @@ func TestValidatorHappy(t *testing.T) {
 	}
 	if !strings.Contains(lb.String(), "validated request") {
 		t.Errorf("wsgi.errors line missing: %s", lb.String())
+	}
+}
+
+// A text longer than the largest frame the bridge takes from a worker
+// arrives in pieces; in one frame it read as a broken worker, killed.
+func TestLongErrorsText(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	out := newSink()
+	var records atomic.Int64
+	log := zerolog.New(io.Discard).Hook(zerolog.HookFunc(func(*zerolog.Event, zerolog.Level, string) { records.Add(1) }))
+	e := env(t, "longlog.wsgi", "QUERY_STRING", itoa(maxFrame>>20))
+	if _, err := w.Serve(context.Background(), &Call{Environ: e, Out: out, Log: log}); err != nil || out.String() != "logged" {
+		t.Fatalf("%q %v", out.String(), err)
+	}
+	if n := records.Load(); n <= maxFrame/(64<<10) {
+		t.Fatalf("%d log records for %d MiB of text", n, maxFrame>>20)
+	}
+	if _, _, err, _ := serve(t, w, env(t, "hello.wsgi"), nil); err != nil {
+		t.Fatalf("the worker after the long text: %v", err)
 	}
 }
 

@@ -57,6 +57,9 @@ MAX_DATA = 256 * 1024      # largest DATA frame
 # Largest body sent as a whole response (RESPONSE frame), which the bridge
 # passes on as it reads it; larger ones go as DATA frames into its buffers.
 WHOLE_MAX = 64 * 1024
+# Largest LOG frame: the bridge takes a frame as one log record and a
+# broken worker's frames as no larger than 64 MiB.
+LOG_MAX = 64 * 1024
 # Up to this many bytes, a write's parts are joined and written with write():
 # cheaper than writev's handling of each part (a small answer has four).
 JOIN_MAX = 2048
@@ -117,7 +120,22 @@ class Channel:
         self.send([HDR.pack(typ, flags, sid, len(payload)), payload])
 
     def log(self, sid, level, text):
-        self.frame(T_LOG, sid, text.encode('utf-8', 'replace'), level)
+        """Sends text as LOG frames: a long one is cut at its last newline
+        within LOG_MAX bytes, or else between two characters."""
+        data = text.encode('utf-8', 'replace')
+        start = 0
+        while len(data) - start > LOG_MAX:
+            cut = data.rfind(b'\n', start, start + LOG_MAX)
+            if cut > start:
+                self.frame(T_LOG, sid, data[start:cut], level)
+                start = cut + 1
+                continue
+            cut = start + LOG_MAX
+            while data[cut] & 0xC0 == 0x80:  # a UTF-8 continuation byte
+                cut -= 1
+            self.frame(T_LOG, sid, data[start:cut], level)
+            start = cut
+        self.frame(T_LOG, sid, data[start:] if start else data, level)
 
 
 class FrameReader:

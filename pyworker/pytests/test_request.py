@@ -5,7 +5,8 @@ import threading
 import time
 import unittest
 
-from _wsgifcgi.frames import BODY_WINDOW, F_EOF, F_ERR, L_ERROR, SEND_WINDOW, T_LOG, T_WANT, U32
+from _wsgifcgi.frames import (BODY_WINDOW, F_EOF, F_ERR, L_ERROR, LOG_MAX, SEND_WINDOW, T_LOG,
+                              T_WANT, U32)
 from _wsgifcgi.request import Aborted, Errors, Input, Request
 
 from .wire import Wire
@@ -158,6 +159,20 @@ class ErrorsTest(unittest.TestCase):
         self.assertEqual(wire.received(), [])
         with self.assertRaisesRegex(TypeError, 'must be str, not bytes'):
             errors.write(b'x\n')
+
+    def test_long_text_goes_in_pieces(self):
+        wire = Wire()
+        self.addCleanup(wire.close)
+        errors = Errors(wire.chan, 3)
+        # At the last newline within LOG_MAX bytes; without one, between
+        # two characters (each \u00e9 is two bytes, the x shifts them).
+        lines = 'short\n' + 'a' * (LOG_MAX - 10) + '\n' + 'x' + '\u00e9' * LOG_MAX
+        errors.write(lines + '\n')
+        got = [p for _, _, _, p in wire.received(4)]
+        self.assertEqual(got[0], b'short\n' + b'a' * (LOG_MAX - 10))
+        self.assertEqual([len(p) for p in got[1:]], [LOG_MAX - 1, LOG_MAX, 2])
+        self.assertEqual(b''.join(got[1:]).decode('utf-8'), 'x' + '\u00e9' * LOG_MAX)
+        self.assertEqual(wire.received(), [])
 
 
 if __name__ == '__main__':
