@@ -270,15 +270,33 @@ func TestLongErrorsText(t *testing.T) {
 	out := newSink()
 	var records atomic.Int64
 	log := zerolog.New(io.Discard).Hook(zerolog.HookFunc(func(*zerolog.Event, zerolog.Level, string) { records.Add(1) }))
-	e := env(t, "longlog.wsgi", "QUERY_STRING", itoa(maxFrame>>20))
+	e := env(t, "longlog.wsgi", "QUERY_STRING", "1") // MiB
 	if _, err := w.Serve(context.Background(), &Call{Environ: e, Out: out, Log: log}); err != nil || out.String() != "logged" {
 		t.Fatalf("%q %v", out.String(), err)
 	}
-	if n := records.Load(); n <= maxFrame/(64<<10) {
-		t.Fatalf("%d log records for %d MiB of text", n, maxFrame>>20)
+	if n := records.Load(); n <= (1<<20)/maxLog {
+		t.Fatalf("%d log records for 1 MiB of text", n)
 	}
 	if _, _, err, _ := serve(t, w, env(t, "hello.wsgi"), nil); err != nil {
 		t.Fatalf("the worker after the long text: %v", err)
+	}
+}
+
+// A header block larger than the bridge takes is the application's
+// error (500), and the worker goes on; one just under it passes.
+func TestHeaderBlockLimit(t *testing.T) {
+	w, _ := startWorker(t, Config{})
+	kib := maxHead >> 10
+	out, _, err, _ := serve(t, w, env(t, "bighead.wsgi", "QUERY_STRING", itoa(kib-1)), nil)
+	if err != nil || out.String() != "sent" {
+		t.Fatalf("%d KiB of headers: %q %v", kib-1, out.String(), err)
+	}
+	_, res, err, lb := serve(t, w, env(t, "bighead.wsgi", "QUERY_STRING", itoa(kib)), nil)
+	if !errors.Is(err, ErrApplication) || res.HeadersSent || !strings.Contains(lb.String(), "larger than") {
+		t.Fatalf("%d KiB of headers: %+v %v\n%s", kib, res, err, lb.String())
+	}
+	if _, _, err, _ := serve(t, w, env(t, "hello.wsgi"), nil); err != nil {
+		t.Fatalf("the worker after it: %v", err)
 	}
 }
 

@@ -79,11 +79,39 @@ const (
 	// write and without waiting for credit (64 KiB, Linux's default, cost
 	// a write and a wake-up per 64 KiB). Capped by /proc/sys/fs/pipe-max-size.
 	pipeSize = 1 << 20
-	maxFrame = 64 << 20 // larger frames mean a broken worker
 	// readBuffer holds the answers a worker wrote at once: one read
 	// takes them all.
 	readBuffer = 256 << 10
 )
+
+// The largest payloads a worker sends (_wsgifcgi/frames.py keeps to them).
+const (
+	maxHead  = 256 << 10 // HEADERS: start_response refuses a larger block
+	maxWhole = 64 << 10  // the body of a RESPONSE frame
+	maxLog   = 64 << 10  // LOG: a longer text goes in several frames
+)
+
+// maxPayload bounds a worker's frame of type typ. A larger one comes from a
+// broken or hostile worker (an application can write to the pipe itself),
+// and the bridge, which serves every virtual host, does not hold it.
+func maxPayload(typ uint8) uint32 {
+	switch typ {
+	case tData:
+		return maxData
+	case tHeaders:
+		return maxHead
+	case tResponse:
+		return 4 + maxHead + maxWhole
+	case tLog:
+		return maxLog
+	case tWant:
+		return 4
+	case tReady:
+		return 1 << 10
+	default: // PING, END, and types this bridge does not know
+		return 0
+	}
+}
 
 func putHeader(b []byte, typ, flags uint8, id uint32, n int) {
 	b[0], b[1], b[2], b[3] = typ, flags, 0, 0

@@ -27,22 +27,12 @@ import (
 // and nothing after its response ended or Serve returned, and a Serve that
 // succeeds has passed a response on.
 func FuzzWorkerFrames(f *testing.F) {
-	stand := exec.Command("true") // Kill needs a process; this one is gone
-	if err := stand.Run(); err != nil {
-		f.Skipf("no process to stand for the worker: %v", err)
-	}
+	gone := exitedProcess(f)
 	for _, seed := range workerFrameSeeds() {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		// An aborted Serve waits for its END or the pipe's end, not a clock.
-		w := &Worker{
-			cfg: Config{AbortWait: time.Hour}, cmd: stand, pid: stand.Process.Pid, log: zerolog.Nop(),
-			out:     rawio.NewWriter(io.Discard),
-			streams: make(map[uint32]*stream),
-			lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
-		}
-		w.bufs.New = func() any { b := make([]byte, maxData); return &b }
+		w := standIn(gone, zerolog.Nop())
 
 		const calls = 3 // stream ids 1, 2, 3; the third sends a body
 		sinks := make([]*fuzzSink, calls)
@@ -84,6 +74,52 @@ func FuzzWorkerFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// exitedProcess is a process that has exited, for a standIn's Kill.
+func exitedProcess(t testing.TB) *exec.Cmd {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("no process to stand for the worker: %v", err)
+	}
+	return cmd
+}
+
+// standIn is a Worker with no Python behind it, for feeding readLoop by
+// hand. Its Kill signals gone; an aborted Serve waits for its END or the
+// end of the pipe, not for a clock.
+func standIn(gone *exec.Cmd, log zerolog.Logger) *Worker {
+	w := &Worker{
+		cfg: Config{AbortWait: time.Hour}, cmd: gone, pid: gone.Process.Pid, log: log,
+		out:     rawio.NewWriter(io.Discard),
+		streams: make(map[uint32]*stream),
+		lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
+	}
+	w.bufs.New = func() any { b := make([]byte, maxData); return &b }
+	return w
+}
+
+// A frame over the size its type allows is a broken worker's: the reader
+// stops there, before it allocates or reads the payload. One at the size
+// passes that check (its payload is missing here: the pipe ends).
+func TestFrameSizeLimits(t *testing.T) {
+	gone := exitedProcess(t)
+	for _, typ := range []uint8{tReady, tHeaders, tData, tWant, tLog, tEnd, tPing, tResponse, 99} {
+		for _, over := range []bool{false, true} {
+			n := int(maxPayload(typ))
+			if over {
+				n++
+			}
+			var log bytes.Buffer
+			w := standIn(gone, zerolog.New(&log))
+			hdr := make([]byte, headerSize)
+			putHeader(hdr, typ, 0, 1, n)
+			w.readLoop(bufio.NewReader(bytes.NewReader(hdr)))
+			if killed := strings.Contains(log.String(), "oversized frame"); killed != over {
+				t.Errorf("type %d, %d bytes: killed %v; log %s", typ, n, killed, log.String())
+			}
+		}
+	}
 }
 
 // fuzzSink checks the Sink contract; it takes whole responses.

@@ -25,14 +25,14 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			return
 		}
 		h := parseHeader(hdr[:])
-		if h.n > maxFrame {
+		if h.n > maxPayload(h.typ) {
 			w.log.Error().Uint8("type", h.typ).Uint32("length", h.n).Msg("worker sent an oversized frame; killing it")
 			w.Kill()
 			return
 		}
 		var data []byte
 		var buf *[]byte
-		if h.typ == tData && h.n <= maxData {
+		if h.typ == tData {
 			buf = w.bufs.Get().(*[]byte)
 			data = (*buf)[:h.n]
 		} else {

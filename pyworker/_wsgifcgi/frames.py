@@ -57,8 +57,12 @@ MAX_DATA = 256 * 1024      # largest DATA frame
 # Largest body sent as a whole response (RESPONSE frame), which the bridge
 # passes on as it reads it; larger ones go as DATA frames into its buffers.
 WHOLE_MAX = 64 * 1024
-# Largest LOG frame: the bridge takes a frame as one log record and a
-# broken worker's frames as no larger than 64 MiB.
+# Largest HEADERS payload: start_response refuses a larger header block
+# (no front end takes one; nginx's fastcgi_buffer_size is a page by
+# default). The bridge takes a larger frame, as any frame over its size,
+# for a broken worker's, and kills it.
+HEAD_MAX = 256 * 1024
+# Largest LOG frame (one log record); a longer text goes in several.
 LOG_MAX = 64 * 1024
 # Up to this many bytes, a write's parts are joined and written with write():
 # cheaper than writev's handling of each part (a small answer has four).

@@ -7,7 +7,7 @@ import re
 import traceback
 
 from . import frames
-from .frames import (L_ERROR, L_WARN, MAX_DATA, OUT_ABORTED, OUT_APP_ERROR, OUT_OK,
+from .frames import (HEAD_MAX, L_ERROR, L_WARN, MAX_DATA, OUT_ABORTED, OUT_APP_ERROR, OUT_OK,
                      OUT_TRUNCATED, T_DATA, T_END, T_HEADERS, T_RESPONSE, WHOLE_MAX)
 from .request import Aborted
 
@@ -122,7 +122,10 @@ def encode_headers(status, headers):
         if is_length:
             length = int(item[1])
         fields += item
-    return '\0'.join(fields).encode('latin-1'), length
+    head = '\0'.join(fields).encode('latin-1')
+    if len(head) > HEAD_MAX:
+        raise ValueError('response headers larger than %d bytes' % HEAD_MAX)
+    return head, length
 
 
 class Response:

@@ -6,9 +6,9 @@ import sys
 import threading
 import unittest
 
-from _wsgifcgi.frames import (L_ERROR, L_WARN, MAX_DATA, OUT_ABORTED, OUT_APP_ERROR, OUT_OK,
-                              OUT_TRUNCATED, T_DATA, T_END, T_HEADERS, T_LOG, T_RESPONSE, U32,
-                              WHOLE_MAX)
+from _wsgifcgi.frames import (HEAD_MAX, L_ERROR, L_WARN, MAX_DATA, OUT_ABORTED, OUT_APP_ERROR,
+                              OUT_OK, OUT_TRUNCATED, T_DATA, T_END, T_HEADERS, T_LOG, T_RESPONSE,
+                              U32, WHOLE_MAX)
 from _wsgifcgi.request import Aborted, Request
 from _wsgifcgi.response import FileWrapper, Response, check_status, encode_headers
 
@@ -47,6 +47,7 @@ class HeadersTest(unittest.TestCase):
                 ('OK 200', [], ValueError, 'NNN reason'),
                 ('\u0662\u0660\u0660 OK', [], ValueError, 'NNN reason'),
                 ('099 Low', [], ValueError, 'NNN reason'),  # no status below 100
+                ('200 OK', [('X', 'v' * HEAD_MAX)], ValueError, 'larger than'),
                 ('200 OK\r\nX: y', [], ValueError, 'control character'),
                 ('200 OK', (('A', 'b'),), TypeError, 'must be a list'),
                 ('200 OK', [['A', 'b']], TypeError, 'tuple values expected'),
