@@ -45,7 +45,7 @@ func newOutFile(name string, main *table) *outFile {
 func (f *outFile) render() string {
 	var b strings.Builder
 	for _, h := range f.header {
-		b.WriteString("# " + h + "\n")
+		b.WriteString("# " + tomlComment(h) + "\n")
 	}
 	f.main.render(&b)
 	if f.embedded != nil {

@@ -64,18 +64,33 @@ func parse(path string) (*tree, error) {
 
 var defineRef = regexp.MustCompile(`\$\{([^}]+)\}`)
 
+// maxExpanded bounds what ${NAME} references may grow a line to: Defines
+// that refer to each other twice would double it at each line.
+const maxExpanded = 1 << 20
+
 // expand replaces ${NAME} set by Define; others stay (they come from the
 // environment httpd runs in, which the converter cannot know).
-func (p *parser) expand(s string) string {
+func (p *parser) expand(s string) (string, error) {
 	if !strings.Contains(s, "${") {
-		return s
+		return s, nil
 	}
-	return defineRef.ReplaceAllStringFunc(s, func(ref string) string {
-		if v, ok := p.defines[ref[2:len(ref)-1]]; ok {
-			return v
+	limit := max(maxExpanded, len(s))
+	var b strings.Builder
+	last := 0
+	for _, m := range defineRef.FindAllStringSubmatchIndex(s, -1) {
+		v, ok := p.defines[s[m[2]:m[3]]]
+		if !ok {
+			continue
 		}
-		return ref
-	})
+		if b.Len()+m[0]-last+len(v)+len(s)-m[1] > limit {
+			return "", fmt.Errorf("the line grows past %d KiB as ${%s} and the like are replaced", limit>>10, s[m[2]:m[3]])
+		}
+		b.WriteString(s[last:m[0]])
+		b.WriteString(v)
+		last = m[1]
+	}
+	b.WriteString(s[last:])
+	return b.String(), nil
 }
 
 func (p *parser) newNode(ws []string, file string, line int, section bool) *node {
@@ -115,9 +130,15 @@ func (p *parser) readFile(path string) ([]*node, error) {
 		return false
 	}
 	for _, l := range lines {
-		text := p.expand(l.text)
-		cur := stack[len(stack)-1]
 		at := fmt.Sprintf("%s:%d", path, l.line)
+		text, err := p.expand(l.text)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", at, err)
+		}
+		if text = strings.TrimSpace(text); text == "" {
+			continue // a line that was only ${NAME} of an empty Define
+		}
+		cur := stack[len(stack)-1]
 		switch {
 		case strings.HasPrefix(text, "</"):
 			if !strings.HasSuffix(text, ">") {
@@ -149,6 +170,9 @@ func (p *parser) readFile(path string) ([]*node, error) {
 			ws, err := words(text)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %v", at, err)
+			}
+			if len(ws) == 0 {
+				continue
 			}
 			n := p.newNode(ws, path, l.line, false)
 			if skipping() {

@@ -77,6 +77,8 @@ func TestReadErrors(t *testing.T) {
 			"httpd.conf:2: <VirtualHost> cannot occur within <VirtualHost *:80>"},
 		"include loop": {map[string]string{"httpd.conf": "Include httpd.conf\n"}, "include loop"},
 		"bad quote":    {map[string]string{"httpd.conf": "ServerName \"a\n"}, "httpd.conf:1: unterminated \" quote"},
+		"defines that double": {map[string]string{"httpd.conf": "Define A aa\n" + strings.Repeat("Define A ${A}${A}\n", 30)},
+			"httpd.conf:20: the line grows past 1024 KiB as ${A} and the like are replaced"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := write(t, c.files)

@@ -109,7 +109,7 @@ func (t *table) render(b *strings.Builder) {
 	}
 	b.WriteByte('\n')
 	for _, c := range t.comments {
-		b.WriteString("# " + c + "\n")
+		b.WriteString("# " + tomlComment(c) + "\n")
 	}
 	b.WriteString(prefix + t.header + "\n")
 	lines := make([]string, len(t.entries))
@@ -124,7 +124,7 @@ func (t *table) render(b *strings.Builder) {
 		b.WriteString(lines[i])
 		if e.comment != "" {
 			pad := width - utf8.RuneCountInString(lines[i])
-			b.WriteString(strings.Repeat(" ", max(pad, 0)) + "  # " + e.comment)
+			b.WriteString(strings.Repeat(" ", max(pad, 0)) + "  # " + tomlComment(e.comment))
 		}
 		b.WriteByte('\n')
 	}
@@ -181,6 +181,18 @@ func tomlString(s string) string {
 	}
 	b.WriteByte('"')
 	return b.String()
+}
+
+// tomlComment is s fit for a comment, which TOML wants in UTF-8 without
+// control characters (but tab): a configuration in Latin-1, or with stray
+// bytes, has them in the directives that comments quote.
+func tomlComment(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 && r != '\t' || r == 0x7f {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
 }
 
 // tomlKey writes a key bare when TOML allows it, else quoted.
