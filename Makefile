@@ -50,6 +50,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pyworker -run '^$$' -fuzz '^FuzzWorkerFrames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./convert -run '^$$' -fuzz '^FuzzConvert$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./groups -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)
 
 # bench compares wsgifcgi with uWSGI, mod_wsgi, gunicorn and two ceilings on
 # this machine (installs them by apt-get; about 10 minutes) and writes
