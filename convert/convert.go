@@ -110,6 +110,11 @@ func Convert(path string) (*Result, error) {
 			continue
 		}
 		res.Files = append(res.Files, File{Name: f.name, Text: f.render()})
+		for _, key := range f.notUTF8() {
+			c.warnings = append(c.warnings, Warning{File: f.name, text: "%s: " + strings.ReplaceAll(key, "%", "%%") +
+				": the value has bytes that are not UTF-8 (a configuration in Latin-1?), which TOML cannot hold: " +
+				"each is written as U+FFFD; write the value in UTF-8"})
+		}
 	}
 	sort.SliceStable(res.Files, func(i, j int) bool { return res.Files[i].Name < res.Files[j].Name })
 	sort.SliceStable(c.notes, func(i, j int) bool { return c.notes[i].seq < c.notes[j].seq })

@@ -9,6 +9,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/BurntSushi/toml"
 
 	"github.com/wsgifcgi/wsgifcgi/groups"
 )
@@ -293,3 +296,25 @@ ServerName pair.example.com
 type mapParams map[string]string
 
 func (m mapParams) Get(name string) (string, bool) { v, ok := m[name]; return v, ok }
+
+// A configuration in Latin-1: comments get U+FFFD quietly, values with a
+// warning that names them (TOML holds only UTF-8), and the files are TOML.
+func TestNotUTF8(t *testing.T) {
+	dir := write(t, map[string]string{"httpd.conf": "# caf\xe9\nServerName x\nWSGIScriptAlias /caf\xe9 /srv/app.wsgi\n"})
+	res, err := Convert(filepath.Join(dir, "httpd.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0].Text(""), "[[script-alias]] url (WSGIScriptAlias at httpd.conf:3): the value has bytes that are not UTF-8") {
+		for _, w := range res.Warnings {
+			t.Log(w.Text(""))
+		}
+		t.Fatalf("%d warnings", len(res.Warnings))
+	}
+	for _, f := range res.Files {
+		var v map[string]any
+		if _, err := toml.Decode(f.Text, &v); err != nil || !utf8.ValidString(f.Text) {
+			t.Errorf("%s: %v\n%s", f.Name, err, f.Text)
+		}
+	}
+}

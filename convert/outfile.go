@@ -1,8 +1,10 @@
 package convert
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
+	"unicode/utf8"
 )
 
 // outFile is one conf.d file being built: the server context or one vhost.
@@ -47,16 +49,54 @@ func (f *outFile) render() string {
 	for _, h := range f.header {
 		b.WriteString("# " + tomlComment(h) + "\n")
 	}
-	f.main.render(&b)
-	if f.embedded != nil {
-		f.embedded.render(&b)
-	}
-	for _, list := range [][]*table{f.daemons, f.imports, f.aliases, f.matches, f.locs, f.dirs} {
-		for _, t := range list {
-			t.render(&b)
-		}
+	for _, t := range f.tables() {
+		t.render(&b)
 	}
 	return b.String()
+}
+
+// tables is every table of the file, in the order they are written.
+func (f *outFile) tables() []*table {
+	ts := []*table{f.main}
+	if f.embedded != nil {
+		ts = append(ts, f.embedded)
+	}
+	for _, list := range [][]*table{f.daemons, f.imports, f.aliases, f.matches, f.locs, f.dirs} {
+		ts = append(ts, list...)
+	}
+	return ts
+}
+
+// notUTF8 lists the keys of f whose values are not UTF-8, which TOML cannot
+// hold (tomlString writes U+FFFD for each bad byte), with their comments.
+func (f *outFile) notUTF8() []string {
+	var bad []string
+	for _, t := range f.tables() {
+		for _, e := range t.entries {
+			var vals []string
+			switch v := e.val.(type) {
+			case string:
+				vals = []string{v}
+			case []string:
+				vals = v
+			case *envTable:
+				for _, n := range v.names {
+					vals = append(vals, n, v.vals[n])
+				}
+			}
+			for _, v := range vals {
+				if !utf8.ValidString(v) {
+					where := e.comment
+					if where == "" && len(t.comments) > 0 {
+						where = t.comments[0]
+					}
+					bad = append(bad, fmt.Sprintf("%s %s (%s)", t.header, e.key, tomlComment(where)))
+					break
+				}
+			}
+		}
+	}
+	return bad
 }
 
 // empty reports a server file with nothing to say.
