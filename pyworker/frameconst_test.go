@@ -51,6 +51,9 @@ var frameConsts = map[string]struct {
 	// Not matched by protocolName, but both sides must agree on them.
 	"bodyWindow": {"BODY_WINDOW", bodyWindow},
 	"maxData":    {"MAX_DATA", maxData},
+	"maxHead":    {"HEAD_MAX", maxHead},
+	"maxWhole":   {"WHOLE_MAX", maxWhole},
+	"maxLog":     {"LOG_MAX", maxLog},
 }
 
 // protocolName matches the Go names of frame types, flags, outcomes and
