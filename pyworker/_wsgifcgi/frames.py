@@ -139,7 +139,7 @@ class Channel:
                 cut -= 1
             self.frame(T_LOG, sid, data[start:cut], level)
             start = cut
-        self.frame(T_LOG, sid, data[start:] if start else data, level)
+        self.frame(T_LOG, sid, data[start:], level)  # data itself when start is 0
 
 
 class FrameReader:
