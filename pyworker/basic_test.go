@@ -2,18 +2,13 @@ package pyworker
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
-
-	"github.com/rs/zerolog"
 )
 
 func TestHello(t *testing.T) {
@@ -267,14 +262,11 @@ func TestValidatorHappy(t *testing.T) {
 // arrives in pieces; in one frame it read as a broken worker, killed.
 func TestLongErrorsText(t *testing.T) {
 	w, _ := startWorker(t, Config{})
-	out := newSink()
-	var records atomic.Int64
-	log := zerolog.New(io.Discard).Hook(zerolog.HookFunc(func(*zerolog.Event, zerolog.Level, string) { records.Add(1) }))
-	e := env(t, "longlog.wsgi", "QUERY_STRING", "1") // MiB
-	if _, err := w.Serve(context.Background(), &Call{Environ: e, Out: out, Log: log}); err != nil || out.String() != "logged" {
+	out, _, err, lb := serve(t, w, env(t, "longlog.wsgi", "QUERY_STRING", "1"), nil) // MiB
+	if err != nil || out.String() != "logged" {
 		t.Fatalf("%q %v", out.String(), err)
 	}
-	if n := records.Load(); n <= (1<<20)/maxLog {
+	if n := strings.Count(lb.String(), `"message":"e`); n <= (1<<20)/maxLog {
 		t.Fatalf("%d log records for 1 MiB of text", n)
 	}
 	if _, _, err, _ := serve(t, w, env(t, "hello.wsgi"), nil); err != nil {
