@@ -40,6 +40,9 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	noLeaks(t)
 	started, release := make(chan struct{}), make(chan struct{})
 	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		if len(r.Params) > 0 && r.Params[0].Name == "QUICK" {
+			return EndStatus{}
+		}
 		close(started)
 		<-release
 		io.WriteString(w, "finished")
@@ -47,6 +50,11 @@ func TestShutdownWaitsForInFlight(t *testing.T) {
 	}))
 	path, errc := serveUnix(t, s)
 	busy, idle := dial(t, path), dial(t, path)
+	// idle has served a request, so the server surely has it when draining
+	// starts (one still being accepted then waits for its request, to
+	// answer it 503: a web server sends one right after connecting).
+	idle.Write(requestBytes(1, true, []Param{{"QUICK", "1"}}, nil))
+	readResponse(t, idle, 1)
 	busy.Write(requestBytes(1, true, nil, nil))
 	<-started
 	if s.Active() != 1 {
