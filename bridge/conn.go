@@ -41,6 +41,7 @@ type conn struct {
 	inProgress int                 // requests not ended
 	handlers   int                 // handler goroutines not finished (they may still write)
 	ka         keepalive
+	lentFD     int // the socket while lent, out of nc (see lend); -1: not lent
 }
 
 // connLog is a connection's logger: the server's, with the connection's
@@ -58,7 +59,7 @@ func (l connLog) Warn() *zerolog.Event  { return l.l.Warn().Uint64("conn", l.seq
 func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.seq) }
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
-	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}}
+	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}, lentFD: -1}
 	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
 	_, isSocket := nc.(syscall.Conn)
 	c.ka.noPark = !isSocket

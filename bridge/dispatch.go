@@ -26,7 +26,7 @@ func (c *conn) dispatch(h header, content []byte) bool {
 	case typeParams:
 		c.params(h.ID, content)
 	case typeStdin:
-		c.stdinRecord(h.ID, content)
+		return c.stdinRecord(h.ID, content)
 	case typeData:
 		// FCGI_DATA of the filter role is not supported yet: discarded.
 	default:
@@ -170,10 +170,11 @@ func (c *conn) start(r *request) {
 	}
 }
 
-func (c *conn) stdinRecord(id uint16, content []byte) {
+// stdinRecord handles a STDIN record; false closes the connection.
+func (c *conn) stdinRecord(id uint16, content []byte) bool {
 	r := c.lookup(id)
 	if r == nil {
-		return
+		return true
 	}
 	c.mu.Lock()
 	if r.ended || r.stdinDone || !r.paramsDone {
@@ -188,7 +189,7 @@ func (c *conn) stdinRecord(id uint16, content []byte) {
 		if !discard {
 			c.reject(r, fmt.Errorf("%w: STDIN before the end of PARAMS", errParamsMalformed))
 		}
-		return
+		return true
 	}
 	if len(content) == 0 {
 		r.stdinDone = true
@@ -202,11 +203,26 @@ func (c *conn) stdinRecord(id uint16, content []byte) {
 		r.started = true
 		c.runRequest(r)
 	}
-	if len(content) > 0 && r.stdin.full() && c.alone() {
+	if len(content) == 0 || !c.alone() {
+		return true
+	}
+	if r.stdin.full() {
 		// The web server keeps the rest of the body until the application
 		// wants it (see stdinPipe); close ends the hold.
 		r.stdin.hold()
 	}
+	if r.stdin.lendable() && c.quiet() {
+		return c.lend(r)
+	}
+	return true
+}
+
+// quiet reports whether no other request may write on the connection: one
+// is in progress at most, and no finished one's handler still runs.
+func (c *conn) quiet() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inProgress <= 1 && c.handlers <= 1
 }
 
 // alone reports whether one request at most is in progress: the reader

@@ -1,6 +1,10 @@
 package bridge
 
-import "time"
+import (
+	"time"
+
+	"golang.org/x/sys/unix"
+)
 
 // Keep-alive. Behind nginx's upstream keepalive there may be thousands of
 // connections with nothing to do, and a reader goroutine with its stack
@@ -229,8 +233,13 @@ func (c *conn) close() {
 			}
 		}
 	}
+	nc := c.nc
+	if open && c.lentFD >= 0 {
+		// The borrower's reads end too; lend closes the descriptor.
+		_ = unix.Shutdown(c.lentFD, unix.SHUT_RDWR)
+	}
 	c.mu.Unlock()
 	if open {
-		c.nc.Close()
+		nc.Close()
 	}
 }

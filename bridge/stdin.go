@@ -52,6 +52,14 @@ type stdinPipe struct {
 	ended      chan struct{}
 	endOne     sync.Once
 
+	// Lending (see Lender), under mu.
+	lendWanted bool
+	loanState  loanState
+	loan       *Loan
+	leftover   []byte
+	broken     bool
+	stalled    bool
+
 	// The idle timeout (see Body): bytes received, and since when a
 	// reader waits with none new.
 	idle     time.Duration
@@ -93,7 +101,7 @@ func (p *stdinPipe) full() bool {
 // the response starts, the request ends, or unhold.
 func (p *stdinPipe) hold() {
 	p.mu.Lock()
-	for p.fullLocked() {
+	for p.fullLocked() && !p.lendableLocked() {
 		p.held = true
 		p.holdCond.Wait()
 	}
@@ -121,7 +129,7 @@ func (p *stdinPipe) signalHoldLocked() {
 func (p *stdinPipe) respond() {
 	p.mu.Lock()
 	p.responding = true
-	p.signalHoldLocked()
+	p.holdCond.Signal() // a hold, or an offered loan, ends
 	p.mu.Unlock()
 }
 
@@ -249,6 +257,9 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 		}
 		if p.r < len(p.buf) || p.spooled() > 0 {
 			break
+		}
+		if p.loanState == loanOffered {
+			return 0, ErrLent
 		}
 		if p.eof {
 			return 0, io.EOF

@@ -9,6 +9,7 @@ import (
 
 	"github.com/wsgifcgi/wsgifcgi/bridge"
 	"github.com/wsgifcgi/wsgifcgi/groups"
+	"github.com/wsgifcgi/wsgifcgi/pyworker"
 )
 
 // errBodyTruncated: FCGI_STDIN ended before CONTENT_LENGTH bytes. The
@@ -22,7 +23,8 @@ var errBodyTruncated = errors.New("request body truncated: FCGI_STDIN ended befo
 type body struct {
 	r      io.Reader
 	length int64
-	got    atomic.Int64 // read by abandonBody while a cut request's pump may still read
+	got    atomic.Int64  // read by abandonBody while a cut request's pump may still read
+	lender bridge.Lender // r, when it may lend its connection to the worker (see lend)
 
 	mu  sync.Mutex // the worker's body pump reads; the handler asks failure
 	err error
@@ -39,6 +41,9 @@ func (b *body) Read(p []byte) (int, error) {
 		p = p[:min(int64(len(p)), left)]
 	}
 	n, err := b.r.Read(p)
+	if errors.Is(err, bridge.ErrLent) {
+		return n, pyworker.ErrLent
+	}
 	got := b.got.Add(int64(n))
 	if err == io.EOF && b.length >= 0 && got < b.length {
 		err = fmt.Errorf("%w: %d of %d bytes", errBodyTruncated, got, b.length)
@@ -51,6 +56,37 @@ func (b *body) Read(p []byte) (int, error) {
 		b.mu.Unlock()
 	}
 	return n, err
+}
+
+// lend lets the worker read the rest of the body from the web server's
+// connection (pyworker.Lender) when the request's every worker may: the
+// connection may carry other requests after this one, and only a bridge
+// whose every process group runs as one identity hands it to a worker.
+func (b *body) lend(r *bridge.Request, allowed bool) {
+	if l, ok := r.Stdin.(bridge.Lender); ok && allowed && b.r == r.Stdin && b.length > 0 {
+		b.lender = l
+	}
+}
+
+func (b *body) WantLoan() bool {
+	if b.lender == nil {
+		return false
+	}
+	b.lender.WantLoan()
+	return true
+}
+
+func (b *body) TakeLoan() *pyworker.Loan {
+	l := b.lender.TakeLoan()
+	if l == nil {
+		return nil
+	}
+	return &pyworker.Loan{FD: l.FD, Prefix: l.Prefix, ID: l.ID, Idle: l.Idle}
+}
+
+func (b *body) Repay(leftover []byte, n int64, broken, stalled bool) {
+	b.got.Add(n)
+	b.lender.Repay(leftover, broken, stalled)
 }
 
 // failure is why reading the body failed; nil if it did not.

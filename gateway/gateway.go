@@ -175,6 +175,7 @@ func (g *Gateway) serve(w bridge.ResponseWriter, r *bridge.Request, rl *requestL
 			rl.err = err
 			return writeError(w, cmp.Or(bodyStatus(err, true), 500))
 		}
+		body.lend(r, st.pools.lend)
 		bodyIn = body
 	}
 

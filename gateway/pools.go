@@ -37,6 +37,7 @@ type pools struct {
 	specs map[poolKey]pool.Spec
 
 	access scriptAccess // can the workers read a request's script?
+	lend   bool         // workers may borrow the web server's connection (see oneIdentity)
 }
 
 func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Metrics) (*pools, error) {
@@ -44,6 +45,7 @@ func newPools(cfg *groups.Config, log zerolog.Logger, old *pools, m *metrics.Met
 		return nil, err
 	}
 	ps := &pools{cfg: cfg, log: log, metrics: m, m: map[poolKey]*pool.Pool{}, specs: map[poolKey]pool.Spec{}}
+	ps.lend = ps.oneIdentity()
 	for _, d := range ps.daemons() {
 		if os.Geteuid() != 0 && (d.User != "" || d.Group != "") {
 			// As mod_wsgi: only root can switch users.
@@ -87,6 +89,27 @@ func Check(cfg *groups.Config) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// oneIdentity reports whether every process group that requests may reach
+// runs as one user and group. A worker lent the web server's connection for
+// a body could read what that connection carries next: it gets the loan only
+// where every request is served by processes of its own identity (which,
+// being the same user, are no boundary to it anyway).
+func (ps *pools) oneIdentity() bool {
+	var ds []*groups.Daemon
+	for _, d := range ps.daemons() {
+		if d.Name == "" && ps.cfg.Server.RestrictEmbedded {
+			continue
+		}
+		ds = append(ds, d)
+	}
+	for _, d := range ds {
+		if d.User != ds[0].User || d.Group != ds[0].Group {
+			return false
+		}
+	}
+	return true
 }
 
 func (ps *pools) daemons() []*groups.Daemon {
@@ -169,6 +192,7 @@ func (ps *pools) spec(d *groups.Daemon, app string) (pool.Spec, error) {
 		CPUPriority:        d.CPUPriority,
 		// A stuck application is given this long to notice its client left.
 		AbortWait: 2 * time.Second,
+		Lend:      ps.lend,
 	}
 	if d.UmaskSet {
 		m := int(d.Umask)

@@ -10,6 +10,10 @@ import (
 // bytes go unasked: a small POST costs no round trip.
 func (w *Worker) pumpBody(s *stream, c *Call) {
 	buf := make([]byte, headerSize+maxBody)
+	lender, _ := c.Body.(Lender)
+	if lender != nil && (w.lendSock == nil || !lender.WantLoan()) {
+		lender = nil
+	}
 	for {
 		n := s.takeCredit(maxBody, w.lost)
 		if n == 0 {
@@ -17,6 +21,12 @@ func (w *Worker) pumpBody(s *stream, c *Call) {
 		}
 		m, err := c.Body.Read(buf[headerSize : headerSize+n])
 		s.giveBack(n - m)
+		if lender != nil && errors.Is(err, ErrLent) {
+			if !w.lend(s, lender) {
+				return
+			}
+			continue
+		}
 		var flags uint8
 		switch {
 		case errors.Is(err, io.EOF):

@@ -45,6 +45,11 @@ type Config struct {
 	// Heartbeat is how often the worker proves its interpreter can run
 	// Python code (LastHeartbeat); 0: no heartbeat.
 	Heartbeat time.Duration
+	// Lend lets a request body's source lend the worker its connection
+	// (see Lender). The worker then holds the web server's connection, which
+	// may carry other requests afterwards: only for workers that every
+	// request may reach anyway.
+	Lend bool
 }
 
 func (c Config) withDefaults() Config {
@@ -85,6 +90,7 @@ type workerConfig struct {
 	CPUTimeLimit       int64   `json:"cpu_time_limit,omitempty"`
 	CPUPriority        int     `json:"cpu_priority,omitempty"`
 	Heartbeat          float64 `json:"heartbeat,omitempty"`
+	Lend               bool    `json:"lend,omitempty"`
 }
 
 func (c Config) frame() ([]byte, error) {
@@ -95,6 +101,7 @@ func (c Config) frame() ([]byte, error) {
 		RestrictSignal: c.RestrictSignal, ImportScripts: c.ImportScripts, StackSize: c.StackSize,
 		Umask: c.Umask, MemoryLimit: c.MemoryLimit, VirtualMemoryLimit: c.VirtualMemoryLimit,
 		CPUTimeLimit: c.CPUTimeLimit, CPUPriority: c.CPUPriority, Heartbeat: c.Heartbeat.Seconds(),
+		Lend: c.Lend,
 	})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,10 @@ package pyworker
 //	          replenish once the Sink took the bytes, LOG frames, then END
 //	          with an outcome. ABORT from Go makes the application's next
 //	          write or read fail; END follows after the iterable's close().
+//	loan:     Go passes the web server's connection on the worker's fd 6
+//	          (a datagram: the stream id, the descriptor attached), then sends
+//	          LEND; the worker reads the request's STDIN records from it and
+//	          gives it back with RETURN before it answers (see lend.go).
 //	stop:     SHUTDOWN (or SIGTERM): no new requests, in-flight ones finish,
 //	          atexit runs, exit 0. EOF on fd 3: the worker exits at once.
 
@@ -29,6 +33,7 @@ const (
 	tCredit   = 4 // u32: response bytes the Sink took
 	tAbort    = 5 // the client is gone
 	tShutdown = 6 // finish in-flight requests, run atexit, exit 0
+	tLend     = 7 // u16 FastCGI request id, u32 idle timeout (ms; 0: none), bytes read and not parsed
 )
 
 // Frames from the worker to Go.
@@ -43,12 +48,18 @@ const (
 	// tResponse is a whole response in one frame, with its outcome in the
 	// flags: u32 length of the HEADERS payload, that payload, the body.
 	tResponse = 23
+	// tReturn gives a loan back: u64 body bytes read through it, then the
+	// bytes read from the connection and not consumed; fStalled: the body
+	// sent nothing for its idle timeout.
+	tReturn = 24
 )
 
 const (
 	fNoBody = 1
 	fEOF    = 1
 	fErr    = 2
+
+	fStalled = 1
 )
 
 // Outcomes carried by tEnd.
@@ -74,6 +85,9 @@ const (
 	bodyWindow = BodyWindow // request body Go may send before the worker asks
 	maxData    = 256 << 10  // largest DATA frame the worker sends
 	maxBody    = 64 << 10   // largest BODY frame sent to the worker
+	// maxLeftover bounds the bytes a RETURN gives back: the loan's prefix,
+	// or the worker's read buffer, with a record's head.
+	maxLeftover = 256<<10 + 64<<10
 	// pipeSize is the capacity asked for the pipes when the daemon's
 	// receive/send-buffer-size is not set: a 1 MiB response crosses in one
 	// write and without waiting for credit (64 KiB, Linux's default, cost
@@ -108,6 +122,8 @@ func maxPayload(typ uint8) uint32 {
 		return 4
 	case tReady:
 		return 1 << 10
+	case tReturn:
+		return 8 + maxLeftover
 	default: // PING, END, and types this bridge does not know
 		return 0
 	}

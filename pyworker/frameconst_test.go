@@ -23,6 +23,8 @@ var frameConsts = map[string]struct {
 	"tCredit":   {"T_CREDIT", tCredit},
 	"tAbort":    {"T_ABORT", tAbort},
 	"tShutdown": {"T_SHUTDOWN", tShutdown},
+	"tLend":     {"T_LEND", tLend},
+	"tReturn":   {"T_RETURN", tReturn},
 	"tReady":    {"T_READY", tReady},
 	"tHeaders":  {"T_HEADERS", tHeaders},
 	"tData":     {"T_DATA", tData},
@@ -32,9 +34,10 @@ var frameConsts = map[string]struct {
 	"tPing":     {"T_PING", tPing},
 	"tResponse": {"T_RESPONSE", tResponse},
 
-	"fNoBody": {"F_NOBODY", fNoBody},
-	"fEOF":    {"F_EOF", fEOF},
-	"fErr":    {"F_ERR", fErr},
+	"fNoBody":  {"F_NOBODY", fNoBody},
+	"fEOF":     {"F_EOF", fEOF},
+	"fErr":     {"F_ERR", fErr},
+	"fStalled": {"F_STALLED", fStalled},
 
 	"outOK":        {"OUT_OK", outOK},
 	"outNotFound":  {"OUT_NOT_FOUND", outNotFound},

@@ -61,6 +61,8 @@ func (w *Worker) readLoop(r *bufio.Reader) {
 			}
 		case tLog:
 			w.logFrame(h, data)
+		case tReturn:
+			w.repaid(h.id, h.flags, data)
 		case tResponse:
 			if s := w.stream(h.id, true); s != nil {
 				w.whole(s, h.flags, data)

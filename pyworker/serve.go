@@ -70,7 +70,9 @@ func (w *Worker) open(c *Call) (*stream, error) {
 	}
 	for {
 		w.nextID++
-		if _, busy := w.streams[w.nextID]; !busy && w.nextID != 0 {
+		_, busy := w.streams[w.nextID]
+		_, lent := w.loans[w.nextID]
+		if !busy && !lent && w.nextID != 0 {
 			break
 		}
 	}

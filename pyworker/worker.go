@@ -80,6 +80,8 @@ type Worker struct {
 	toPy    *os.File
 	out     rawio.Writer // toPy by direct system calls, for the sender writing
 
+	lendSock *os.File // the bridge's end of the worker's fd 6; nil: Config.Lend is off
+
 	// What readLoop reads from and reads into.
 	fromPy  *os.File
 	bufs    sync.Pool // *[]byte of maxData for DATA payloads
@@ -87,6 +89,7 @@ type Worker struct {
 
 	mu      sync.Mutex
 	streams map[uint32]*stream
+	loans   map[uint32]chan repayment // by stream id, until RETURN (see lend)
 	nextID  uint32
 	closing bool // no new requests
 	retired bool // it stopped itself to reload a script
@@ -165,6 +168,17 @@ func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 	cmd.Dir, cmd.Env, cmd.SysProcAttr = cfg.Dir, cfg.Env, cfg.SysProcAttr
 	cmd.Stdout, cmd.Stderr = fds[3][1], fds[4][1]
 	cmd.ExtraFiles = []*os.File{toPyR, fromPyW, srcR}
+	var lendSock *os.File
+	if cfg.Lend {
+		var lendChild *os.File
+		if lendSock, lendChild, err = newLendSocket(); err != nil {
+			closeAll(parent)
+			closeAll(child)
+			return nil, err
+		}
+		parent, child = append(parent, lendSock), append(child, lendChild)
+		cmd.ExtraFiles = append(cmd.ExtraFiles, lendChild)
+	}
 	err = cmd.Start()
 	closeAll(child)
 	if err != nil {
@@ -175,8 +189,8 @@ func StartContext(ctx context.Context, cfg Config) (*Worker, error) {
 	w := &Worker{
 		cfg: cfg, cmd: cmd, pid: cmd.Process.Pid,
 		toPy: toPyW, out: rawio.NewWriter(toPyW), fromPy: fromPyR,
-		streams: make(map[uint32]*stream),
-		lost:    make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
+		streams: make(map[uint32]*stream), loans: make(map[uint32]chan repayment), lendSock: lendSock,
+		lost: make(chan struct{}), ready: make(chan struct{}), done: make(chan struct{}),
 		stderrDone: make(chan struct{}),
 	}
 	w.log = cfg.Log.With().Int("pid", w.pid).Logger()
@@ -234,6 +248,9 @@ func (w *Worker) wait() {
 	}
 	w.toPy.Close()
 	w.fromPy.Close()
+	if w.lendSock != nil {
+		w.lendSock.Close()
+	}
 	close(w.done)
 }
 

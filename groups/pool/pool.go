@@ -260,6 +260,22 @@ func (b *replay) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// WantLoan passes a loan of the body's source on (pyworker.Lender).
+func (b *replay) WantLoan() bool {
+	l, ok := b.r.(pyworker.Lender)
+	return ok && l.WantLoan()
+}
+
+func (b *replay) TakeLoan() *pyworker.Loan { return b.r.(pyworker.Lender).TakeLoan() }
+
+// Repay: bytes read through a loan cannot be sent again.
+func (b *replay) Repay(leftover []byte, n int64, broken, stalled bool) {
+	if n > 0 || broken {
+		b.over, b.kept = true, nil
+	}
+	b.r.(pyworker.Lender).Repay(leftover, n, broken, stalled)
+}
+
 // rewind makes the kept bytes readable again; false if they are incomplete.
 func (b *replay) rewind() bool {
 	if b.over {

@@ -92,7 +92,8 @@ func sameWorker(a, b pyworker.Config) bool {
 		a.ReceiveBufferSize == b.ReceiveBufferSize && a.SendBufferSize == b.SendBufferSize &&
 		sameInt(a.Umask, b.Umask) && a.MemoryLimit == b.MemoryLimit &&
 		a.VirtualMemoryLimit == b.VirtualMemoryLimit && a.CPUTimeLimit == b.CPUTimeLimit &&
-		a.CPUPriority == b.CPUPriority && a.Heartbeat == b.Heartbeat
+		a.CPUPriority == b.CPUPriority && a.Heartbeat == b.Heartbeat &&
+		a.Lend == b.Lend
 }
 
 func sameCredential(a, b *syscall.SysProcAttr) bool {

@@ -27,6 +27,7 @@ T_BODY = 3       # request body bytes; F_EOF: the body ends here; F_ERR: it fail
 T_CREDIT = 4     # u32: response bytes the client took
 T_ABORT = 5      # the client is gone
 T_SHUTDOWN = 6   # finish in-flight requests and exit
+T_LEND = 7       # u16 FastCGI request id, u32 idle timeout ms, bytes read and not parsed
 # worker -> Go
 T_READY = 16     # "pid\0python version"
 T_HEADERS = 17   # "status\0name\0value\0..." latin-1
@@ -36,10 +37,12 @@ T_LOG = 20       # flags: level; payload: UTF-8 text
 T_END = 21       # flags: outcome
 T_PING = 22      # heartbeat: the interpreter can still run Python code
 T_RESPONSE = 23  # flags: outcome; u32 header length, HEADERS payload, body
+T_RETURN = 24    # u64 body bytes read, the bytes the bridge reads next; F_STALLED
 
 F_NOBODY = 1
 F_EOF = 1
 F_ERR = 2
+F_STALLED = 1
 
 L_INFO, L_WARN, L_ERROR = 1, 2, 3
 

@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import signal
+import struct
 import sys
 import threading
 import time
@@ -15,13 +16,16 @@ from . import frames
 from .environ import Counters, static_keys
 from .frames import (F_NOBODY, L_ERROR, L_INFO, OUT_ABORTED, OUT_APP_ERROR, OUT_CLOSED,
                      OUT_NOT_FOUND, OUT_RELOAD, T_ABORT, T_BODY, T_CONFIG, T_CREDIT, T_END,
+                     T_LEND, T_RETURN,
                      T_PING, T_READY, T_REQUEST, T_SHUTDOWN, Channel, FrameReader)
+from .lend import Loan, Receiver
 from .loader import Loader, NotFound, ReloadProcess, auth_app
 from .process import restrict_signal, setup_process
 from .request import Errors, Input, Request
 from .response import Response
 
 U32, U64 = frames.U32, frames.U64   # assigned, not imported: see frames.HDR
+LEND_HEAD = struct.Struct('!HI')
 
 
 class Worker:
@@ -86,6 +90,7 @@ class Worker:
         self.standing = 0
         self.wanting = []
         self.patience = self.STANDBY
+        self.receiver = Receiver(6) if cfg.get('lend') else None
 
     def read_frames(self):
         """Serves until the pipe from Go ends."""
@@ -129,8 +134,22 @@ class Worker:
             req = reqs.get(sid)
             if req is not None:
                 req.abort()
+        elif typ == T_LEND:
+            self.lend(sid, payload)
         elif typ == T_SHUTDOWN:
             self.stop(False)
+
+    def lend(self, sid, payload):
+        """A LEND: the request's loan, or it goes back at once."""
+        fd = self.receiver.take(sid) if self.receiver is not None else None
+        rid, idle = LEND_HEAD.unpack_from(payload)
+        prefix = payload[LEND_HEAD.size:]
+        req = self.requests.get(sid)
+        if fd is not None and req is not None and req.lend(Loan(fd, rid, idle / 1000, prefix)):
+            return
+        if fd is not None:
+            os.close(fd)
+        self.chan.frame(T_RETURN, sid, U64.pack(0) + prefix)
 
     def pump(self, wait):
         """One thread, called by the running request: handles the next
@@ -329,6 +348,7 @@ class Worker:
             traceback.print_exc()
         finally:
             self.requests.pop(req.sid, None)
+            req.repay(True)
             with self.state_lock:
                 self.inflight -= 1
                 # Only the main thread waits, for the last one when stopping.

@@ -109,6 +109,8 @@ def setup_process(cfg):
     os.set_inheritable(4, False)
     os.set_blocking(3, True)
     os.set_blocking(4, True)
+    if cfg.get('lend'):
+        os.set_inheritable(6, False)   # the socket the bridge lends connections on
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.reconfigure(line_buffering=True)

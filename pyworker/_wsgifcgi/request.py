@@ -6,7 +6,8 @@ import sys
 import threading
 
 from . import frames
-from .frames import BODY_WINDOW, F_EOF, F_ERR, L_ERROR, MAX_DATA, SEND_WINDOW, T_WANT
+from .frames import (BODY_WINDOW, F_EOF, F_ERR, F_STALLED, L_ERROR, MAX_DATA, SEND_WINDOW,
+                     T_RETURN, T_WANT)
 
 U32 = frames.U32   # assigned, not imported: see frames.HDR
 
@@ -19,7 +20,8 @@ class Request:
     """State one request shares between the reader thread and its runner."""
 
     __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
-                 'window', 'aborted', 'chan', 'poll', 'await_frames', 'waiter')
+                 'window', 'aborted', 'chan', 'poll', 'await_frames', 'waiter', 'loan',
+                 'closed')
 
     def __init__(self, sid, blob, nobody, chan, cond, poll=None, await_frames=None):
         self.sid = sid
@@ -45,6 +47,11 @@ class Request:
         self.unacked = 0          # body consumed but not yet granted again
         self.window = SEND_WINDOW
         self.aborted = False
+        # The web server's connection, lent for the rest of the body (see
+        # lend.py); given back before the response begins or the request
+        # ends (closed: no loan is taken any more).
+        self.loan = None
+        self.closed = False
 
     # reader thread side
     def feed(self, data, flags):
@@ -66,6 +73,31 @@ class Request:
         with self.cond:
             self.aborted = True
             self.wake()
+
+    def lend(self, loan):
+        """Takes a loan; False if the request no longer reads its body."""
+        with self.cond:
+            if self.closed or self.loan is not None:
+                return False
+            self.loan = loan
+            self.wake()
+            return True
+
+    def repay(self, close=False):
+        """Runner side: gives the loan back, if there is one; close: the
+        response begins or the request ends, and no loan is taken after."""
+        with self.cond:
+            loan, self.loan = self.loan, None
+            if close:
+                self.closed = True
+        if loan is not None:
+            self.chan.frame(T_RETURN, self.sid, loan.payload(), F_STALLED if loan.stalled else 0)
+
+    def cancelled(self):
+        """Whether an ABORT came (looked for, with one thread)."""
+        if self.poll is not None:
+            self.poll()
+        return self.aborted
 
     def wake(self):
         """With cond held: ends the runner's sleep, if it sleeps."""
@@ -98,6 +130,18 @@ class Request:
                     raise Aborted('request data read error')
                 if self.eof:
                     return b''
+                if self.loan is not None:
+                    loan = self.loan
+                    self.cond.release()
+                    try:
+                        data = loan.read(n, self.cancelled)
+                        if not data:
+                            self.repay()
+                    finally:
+                        self.cond.acquire()
+                    if data:
+                        return data
+                    continue
                 if self.unacked:
                     grant, self.unacked = self.unacked, 0
                     self.cond.release()

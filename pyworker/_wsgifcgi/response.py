@@ -203,6 +203,7 @@ class Response:
     def _head_parts(self):
         if self.sent:
             return []
+        self.req.repay(True)
         self.sent = True
         head, self.head = self.head, None
         return [HDR.pack(T_HEADERS, 0, self.req.sid, len(head)), head]
@@ -230,6 +231,7 @@ class Response:
         return OUT_OK
 
     def end(self, outcome):
+        self.req.repay(True)
         sid, held = self.req.sid, self.held
         if held is None:
             self.chan.send([HDR.pack(T_END, outcome, sid, 0)])

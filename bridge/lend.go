@@ -1,0 +1,226 @@
+package bridge
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
+)
+
+// Lending: the rest of a large request body is read by the process that
+// consumes it, from the web server's connection itself, as uWSGI's worker
+// reads it, instead of crossing the bridge (one read and one write more of
+// every byte, and a wake-up each). The connection reader lends at a record
+// boundary, when the request is alone on its connection and its response
+// has not begun, and waits until the borrower repays: the bytes it read and
+// did not consume go first when the reader reads on.
+
+// ErrLent is returned by a read of a request's STDIN once everything read
+// before the loan is consumed: the rest is the borrower's (TakeLoan).
+var ErrLent = errors.New("fastcgi: request body lent")
+
+// Loan is the web server's connection, lent for the rest of a request's
+// STDIN.
+type Loan struct {
+	FD     int           // a descriptor of the connection, open until Repay
+	Prefix []byte        // bytes read from it and not parsed: records begin at its first byte
+	ID     uint16        // the request whose STDIN records the borrower reads
+	Idle   time.Duration // the body's idle timeout (Body.SetIdleTimeout); 0: none
+}
+
+// Lender is a Body whose connection may be lent.
+type Lender interface {
+	Body
+	// WantLoan asks for the connection rather than reads of the rest of
+	// the body. Once the reader lends it, a read fails with ErrLent when
+	// the bytes it had read are consumed. If it never lends (the request
+	// shares its connection, its response began), reads go on as before.
+	WantLoan()
+	// TakeLoan returns the loan after a read failed with ErrLent.
+	TakeLoan() *Loan
+	// Repay gives the connection back with the bytes read from it and not
+	// consumed. broken: where the stream stands is unknown (the borrower
+	// died), and the connection closes. stalled: the body sent nothing for
+	// its idle timeout, and fails with ErrStdinTimeout.
+	Repay(leftover []byte, broken, stalled bool)
+}
+
+// maxLeftover bounds the bytes a borrower may give back: a record and a
+// half of read-ahead.
+const maxLeftover = 256<<10 + 2*(headerLen+maxContent+255)
+
+type loanState uint8
+
+const (
+	loanNone    loanState = iota
+	loanOffered           // the reader waits; reads fail with ErrLent once the pipe is empty
+	loanTaken             // the borrower has it
+	loanRepaid
+)
+
+func (p *stdinPipe) WantLoan() {
+	p.mu.Lock()
+	p.lendWanted = true
+	p.holdCond.Signal() // a holding reader lends instead
+	p.mu.Unlock()
+}
+
+func (p *stdinPipe) TakeLoan() *Loan {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.loanState != loanOffered {
+		return nil
+	}
+	p.loanState = loanTaken
+	return p.loan
+}
+
+func (p *stdinPipe) Repay(leftover []byte, broken, stalled bool) {
+	p.mu.Lock()
+	if p.loanState == loanTaken {
+		p.loanState, p.leftover, p.broken, p.stalled = loanRepaid, leftover, broken, stalled
+		p.holdCond.Signal()
+	}
+	p.mu.Unlock()
+}
+
+// lendableLocked reports whether the reader should lend now.
+func (p *stdinPipe) lendableLocked() bool {
+	return p.lendWanted && p.loanState == loanNone && !p.responding && !p.unheld &&
+		!p.closed && p.err == nil && !p.eof && p.want == 0
+}
+
+func (p *stdinPipe) lendable() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lendableLocked()
+}
+
+// lend offers l and waits until it is repaid, or dropped untaken (the
+// handler finished or failed first): it returns the bytes to read before
+// the socket, and false if the connection must close.
+func (p *stdinPipe) lend(l *Loan) ([]byte, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l.Idle = p.idle
+	p.loan, p.loanState = l, loanOffered
+	p.cond.Broadcast()
+	for {
+		switch p.loanState {
+		case loanRepaid:
+			p.loanState, p.loan = loanNone, nil
+			left := p.leftover
+			p.leftover = nil
+			if p.stalled && !p.broken {
+				p.failLocked(ErrStdinTimeout)
+			}
+			return left, !p.broken && len(left) <= maxLeftover
+		case loanOffered:
+			// Not taken, and never to be: the handler is done, the body
+			// failed, the connection closes, or the response began (the
+			// pump stopped at CONTENT_LENGTH and the empty record is due).
+			if p.closed || p.err != nil || p.unheld || p.responding {
+				p.loanState, p.loan = loanNone, nil
+				return l.Prefix, true
+			}
+		}
+		p.holdCond.Wait()
+	}
+}
+
+// lend lends the connection to r's borrower (see Lender); false closes the
+// connection. The socket leaves Go's poller meanwhile (the net.Conn is
+// closed, a duplicate kept): its events, one per write of the web server,
+// would wake the runtime for nothing. No record is written meanwhile (the
+// writer's lock is held): the request alone is in progress, and its output
+// waits for the end of its STDIN.
+func (c *conn) lend(r *request) bool {
+	rc := rawio.SyscallConn(c.nc)
+	if rc == nil {
+		return true
+	}
+	fd := -1
+	var err error
+	if cerr := rc.Control(func(sfd uintptr) { fd, err = unix.FcntlInt(sfd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+		return true // not lent; read on
+	}
+	n := c.rr.br.Buffered()
+	b, _ := c.rr.br.Peek(n)
+	l := &Loan{FD: fd, Prefix: bytes.Clone(b), ID: r.ID}
+	_, _ = c.rr.br.Discard(n)
+
+	c.w.mu.Lock()
+	defer c.w.mu.Unlock()
+	c.mu.Lock()
+	c.lentFD = fd
+	closed := c.ka.phase == phaseClosed
+	c.mu.Unlock()
+	if !closed {
+		c.nc.Close()
+		left, ok := r.stdin.lend(l)
+		if !ok {
+			c.log.Warn().Uint16("id", r.ID).Msg("lent connection not given back in a known state; closing it")
+		}
+		if ok && c.adoptLent(fd, left) {
+			return true
+		}
+	}
+	c.mu.Lock()
+	c.lentFD = -1
+	c.mu.Unlock()
+	_ = unix.Shutdown(fd, unix.SHUT_RDWR) // a borrower's descriptor may live on
+	unix.Close(fd)
+	return false
+}
+
+// adoptLent serves the connection again from fd, once repaid: the bytes
+// left over are read first. False if it closed meanwhile.
+func (c *conn) adoptLent(fd int, left []byte) bool {
+	nc, err := fileConn(fd)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("cannot serve a connection given back; closing it")
+		return false
+	}
+	c.mu.Lock()
+	if c.ka.phase == phaseClosed {
+		c.mu.Unlock()
+		nc.Close()
+		return false
+	}
+	c.nc, c.lentFD = nc, -1
+	c.mu.Unlock()
+	unix.Close(fd)
+	c.in = rawio.NewReader(nc)
+	c.rr.nc = nc
+	c.w.nc, c.w.out = nc, rawio.NewWriter(nc)
+	var src io.Reader = c.in
+	if len(left) > 0 {
+		// Read until the next park (acquire resets the source), which
+		// cannot come before these bytes are read.
+		src = io.MultiReader(bytes.NewReader(left), c.in)
+	}
+	c.rr.br.Reset(src)
+	return true
+}
+
+// fileConn makes a net.Conn of a duplicate of fd (which stays open).
+func fileConn(fd int) (net.Conn, error) {
+	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("fcntl", err)
+	}
+	// Blocking for os.NewFile, so that it is not put in Go's poller only to
+	// be closed; FileConn's duplicate is made non-blocking again (the flag
+	// is the socket's, shared).
+	_ = unix.SetNonblock(dup, false)
+	f := os.NewFile(uintptr(dup), "")
+	nc, err := net.FileConn(f)
+	f.Close()
+	return nc, err
+}

@@ -1,0 +1,168 @@
+"""The web server's connection, lent by the bridge for the rest of a
+request body (pyworker/lend.go): the request's FastCGI STDIN records are
+read here, from the socket, instead of crossing the bridge and a pipe."""
+
+import array
+import os
+import select
+import socket
+import struct
+import time
+
+from . import frames
+
+FCGI = struct.Struct('!BBHHBx')   # version, type, request id, content length, padding
+FCGI_STDIN = 5
+SIZE = 256 * 1024   # the read buffer: a read takes many records
+SLICE = 0.5         # longest wait before another look for an abort
+U64 = frames.U64
+
+
+class Loan:
+    """Reads one request's STDIN records from a lent connection. It never
+    consumes a record that is not a non-empty STDIN record of its request
+    (the empty one, which ends the body, included): that and everything
+    after it go back to the bridge (payload)."""
+
+    __slots__ = ('fd', 'rid', 'idle', 'buf', 'view', 'start', 'end', 'left', 'pad',
+                 'taken', 'over', 'stalled', 'poller')
+
+    def __init__(self, fd, rid, idle, prefix):
+        self.fd = fd
+        self.rid = rid
+        self.idle = idle          # seconds a read may wait for bytes; 0: no limit
+        self.buf = bytearray(max(SIZE, 2 * len(prefix)))
+        self.view = memoryview(self.buf)
+        self.buf[:len(prefix)] = prefix
+        self.start, self.end = 0, len(prefix)
+        self.left = 0             # content of the record under way not yet taken
+        self.pad = 0              # its padding, after that content
+        self.taken = 0            # body bytes taken
+        self.over = False         # nothing more to read here
+        self.stalled = False      # over because the idle timeout passed
+        self.poller = select.poll()
+        self.poller.register(fd, select.POLLIN)
+
+    def read(self, n, cancelled):
+        """Up to n body bytes, waiting for some unless some are here; b''
+        once the loan is over: the body's end, a record of another kind,
+        EOF, an error, the idle timeout, or cancelled() true."""
+        parts = []
+        want = n
+        view = self.view
+        while want and not self.over:
+            if self.left:
+                start = self.start
+                k = min(self.left, self.end - start, want)
+                if not k:
+                    if parts or not self._fill(cancelled):
+                        break
+                    continue
+                parts.append(view[start:start + k])
+                self.start = start + k
+                self.left -= k
+                want -= k
+                continue
+            # Between records: the padding of the last one, then a header.
+            pos = self.start + self.pad
+            if self.end - pos < 8:
+                if parts or not self._fill(cancelled):
+                    break
+                continue
+            ver, typ, rid, clen, plen = FCGI.unpack_from(self.buf, pos)
+            if ver != 1 or typ != FCGI_STDIN or rid != self.rid or not clen:
+                self.start, self.pad, self.over = pos, 0, True
+                break
+            self.start, self.left, self.pad = pos + 8, clen, plen
+        if not parts:
+            return b''
+        data = parts[0].tobytes() if len(parts) == 1 else b''.join(parts)
+        self.taken += len(data)
+        return data
+
+    def _fill(self, cancelled):
+        """Reads more; False (and over) if the loan ends instead."""
+        if self.start:
+            rest = self.view[self.start:self.end].tobytes()
+            self.buf[:len(rest)] = rest
+            self.start, self.end = 0, len(rest)
+        deadline = None
+        while True:
+            try:
+                n = os.readv(self.fd, [self.view[self.end:]])
+            except BlockingIOError:
+                n = -1
+            except OSError:
+                n = 0
+            if n > 0:
+                self.end += n
+                return True
+            if n == 0:       # EOF or an error: the bridge will see it too
+                self.over = True
+                return False
+            if cancelled():
+                self.over = True
+                return False
+            now = time.monotonic()
+            if deadline is None and self.idle:
+                deadline = now + self.idle
+            wait = SLICE
+            if deadline is not None:
+                if now >= deadline:
+                    self.over = self.stalled = True
+                    return False
+                wait = min(wait, deadline - now)
+            self.poller.poll(wait * 1000)
+
+    def payload(self):
+        """Closes the descriptor and returns RETURN's payload: what was
+        taken, then what the bridge reads next (a header for the rest of a
+        record under way, and the bytes read and not consumed)."""
+        if not self.left and self.pad and self.end - self.start < self.pad:
+            # A record's padding comes with it: wait for it, briefly.
+            self.idle = min(self.idle or 1, 1)
+            while self.end - self.start < self.pad and self._fill(lambda: False):
+                pass
+        os.close(self.fd)
+        self.poller = None
+        if self.left:
+            head = FCGI.pack(1, FCGI_STDIN, self.rid, self.left, self.pad)
+            return U64.pack(self.taken) + head + self.view[self.start:self.end].tobytes()
+        skip = min(self.pad, self.end - self.start)
+        return U64.pack(self.taken) + self.view[self.start + skip:self.end].tobytes()
+
+
+class Receiver:
+    """The worker's end of the socket the bridge passes connections on
+    (fd 6): a datagram per loan, the stream id with the descriptor."""
+
+    def __init__(self, fd):
+        self.sock = socket.socket(fileno=fd)
+        self.early = {}   # descriptors received for another stream
+
+    def take(self, sid):
+        """The descriptor passed for stream sid, or None."""
+        fd = self.early.pop(sid, None)
+        while fd is None:
+            try:
+                msg, anc, _, _ = self.sock.recvmsg(4, socket.CMSG_SPACE(4),
+                                                   socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC)
+            except (BlockingIOError, InterruptedError):
+                return None
+            fds = array.array('i')
+            for level, kind, data in anc:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                    fds.frombytes(data[:len(data) - len(data) % fds.itemsize])
+            if len(msg) != 4 or len(fds) != 1:
+                for f in fds:
+                    os.close(f)
+                continue
+            got = int.from_bytes(msg, 'big')
+            if got == sid:
+                fd = fds[0]
+            else:
+                old = self.early.pop(got, None)
+                if old is not None:
+                    os.close(old)
+                self.early[got] = fds[0]
+        return fd
