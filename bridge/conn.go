@@ -60,7 +60,7 @@ func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.se
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}, lentFD: -1}
-	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close}
+	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close, lentFD: -1}
 	_, isSocket := nc.(syscall.Conn)
 	c.ka.noPark = !isSocket
 	return c

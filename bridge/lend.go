@@ -137,9 +137,8 @@ func (p *stdinPipe) lend(l *Loan) ([]byte, bool) {
 // lend lends the connection to r's borrower (see Lender); false closes the
 // connection. The socket leaves Go's poller meanwhile (the net.Conn is
 // closed, a duplicate kept): its events, one per write of the web server,
-// would wake the runtime for nothing. No record is written meanwhile (the
-// writer's lock is held): the request alone is in progress, and its output
-// waits for the end of its STDIN.
+// would wake the runtime for nothing. Records written meanwhile (an error
+// page while the worker holds the connection) go out on the descriptor.
 func (c *conn) lend(r *request) bool {
 	rc := rawio.SyscallConn(c.nc)
 	if rc == nil {
@@ -155,50 +154,34 @@ func (c *conn) lend(r *request) bool {
 	l := &Loan{FD: fd, Prefix: bytes.Clone(b), ID: r.ID}
 	_, _ = c.rr.br.Discard(n)
 
-	c.w.mu.Lock()
-	defer c.w.mu.Unlock()
 	c.mu.Lock()
 	c.lentFD = fd
 	closed := c.ka.phase == phaseClosed
 	c.mu.Unlock()
+	var left []byte
+	ok := false
 	if !closed {
+		c.w.mu.Lock()
+		c.w.lentFD = fd
 		c.nc.Close()
-		left, ok := r.stdin.lend(l)
-		if !ok {
-			c.log.Warn().Uint16("id", r.ID).Msg("lent connection not given back in a known state; closing it")
-		}
-		if ok && c.adoptLent(fd, left) {
-			return true
-		}
+		c.w.mu.Unlock()
+		left, ok = r.stdin.lend(l)
+		closed = !c.adopt(fd)
 	}
 	c.mu.Lock()
 	c.lentFD = -1
 	c.mu.Unlock()
-	_ = unix.Shutdown(fd, unix.SHUT_RDWR) // a borrower's descriptor may live on
-	unix.Close(fd)
-	return false
-}
-
-// adoptLent serves the connection again from fd, once repaid: the bytes
-// left over are read first. False if it closed meanwhile.
-func (c *conn) adoptLent(fd int, left []byte) bool {
-	nc, err := fileConn(fd)
-	if err != nil {
-		c.log.Warn().Err(err).Msg("cannot serve a connection given back; closing it")
+	if closed {
+		_ = unix.Shutdown(fd, unix.SHUT_RDWR) // the borrower's reads end too
+		unix.Close(fd)
 		return false
 	}
-	c.mu.Lock()
-	if c.ka.phase == phaseClosed {
-		c.mu.Unlock()
-		nc.Close()
+	unix.Close(fd)
+	if !ok {
+		c.log.Warn().Uint16("id", r.ID).Msg("lent connection not given back in a known state; closing it once the request is answered")
+		c.answerBlind()
 		return false
 	}
-	c.nc, c.lentFD = nc, -1
-	c.mu.Unlock()
-	unix.Close(fd)
-	c.in = rawio.NewReader(nc)
-	c.rr.nc = nc
-	c.w.nc, c.w.out = nc, rawio.NewWriter(nc)
 	var src io.Reader = c.in
 	if len(left) > 0 {
 		// Read until the next park (acquire resets the source), which
@@ -207,6 +190,49 @@ func (c *conn) adoptLent(fd int, left []byte) bool {
 	}
 	c.rr.br.Reset(src)
 	return true
+}
+
+// adopt serves the connection from a duplicate of fd again: the loan is
+// over. False if the connection closed meanwhile.
+func (c *conn) adopt(fd int) bool {
+	nc, err := fileConn(fd)
+	if err != nil {
+		c.log.Warn().Err(err).Msg("cannot serve a connection given back; closing it")
+		c.w.unlend(nil, nil)
+		return false
+	}
+	c.mu.Lock()
+	if c.ka.phase == phaseClosed {
+		c.mu.Unlock()
+		nc.Close()
+		c.w.unlend(nil, nil)
+		return false
+	}
+	c.nc = nc
+	c.mu.Unlock()
+	c.in = rawio.NewReader(nc)
+	c.rr.nc = nc
+	c.w.unlend(nc, rawio.NewWriter(nc))
+	return true
+}
+
+// answerBlind lets the request's answer (a 504, a 502) go out on a
+// connection whose reading cannot go on, the borrower having left it at
+// an unknown point of the stream, then shuts it down: the borrower's
+// descriptor may live on.
+func (c *conn) answerBlind() {
+	for {
+		c.mu.Lock()
+		done := c.handlers == 0 || c.ka.phase == phaseClosed
+		c.mu.Unlock()
+		if done {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // rare: a worker lost with the loan
+	}
+	if rc := rawio.SyscallConn(c.nc); rc != nil {
+		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
+	}
 }
 
 // fileConn makes a net.Conn of a duplicate of fd (which stays open).

@@ -4,8 +4,11 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
@@ -26,6 +29,7 @@ type connWriter struct {
 	end     [3*headerLen + 8]byte // closing records, built under mu: empty STDOUT and STDERR, END_REQUEST
 	err     error                 // first write failure; later writes fail at once
 	onFail  func()                // called once when a write fails
+	lentFD  int                   // while the connection is lent, written here (nc is closed); else -1
 }
 
 // writeStream sends the parts, one after the other, as records of typ
@@ -117,6 +121,14 @@ func (w *connWriter) writeRaw(b []byte) error {
 }
 
 func (w *connWriter) flushLocked(iov [][]byte) error {
+	if w.lentFD >= 0 {
+		err := writeFD(w.lentFD, iov, w.timeout)
+		clear(iov)
+		if err != nil {
+			return w.failLocked(err)
+		}
+		return nil
+	}
 	if w.timeout > 0 {
 		if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
 			return w.failLocked(err)
@@ -140,6 +152,19 @@ func (w *connWriter) failLocked(err error) error {
 	return w.err
 }
 
+// unlend writes to nc again after a loan; nil: the connection is gone, and
+// later writes fail.
+func (w *connWriter) unlend(nc net.Conn, out rawio.Writer) {
+	w.mu.Lock()
+	w.lentFD = -1
+	if nc != nil {
+		w.nc, w.out = nc, out
+	} else if w.err == nil {
+		w.err = ErrAborted
+	}
+	w.mu.Unlock()
+}
+
 // abort makes later writes fail with ErrAborted.
 func (w *connWriter) abort() {
 	w.mu.Lock()
@@ -147,4 +172,45 @@ func (w *connWriter) abort() {
 		w.err = ErrAborted
 	}
 	w.mu.Unlock()
+}
+
+// writeFD writes iov on a non-blocking descriptor outside Go's poller (a
+// lent connection's), waiting in poll(2) when it is full: rare (an error
+// page while the worker holds the connection), so a thread may block.
+func writeFD(fd int, iov [][]byte, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for len(iov) > 0 {
+		n, err := unix.Writev(fd, iov)
+		switch {
+		case err == unix.EAGAIN:
+			wait := -1
+			if timeout > 0 {
+				left := time.Until(deadline)
+				if left <= 0 {
+					return os.ErrDeadlineExceeded
+				}
+				wait = int(left/time.Millisecond) + 1
+			}
+			_, err = unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}, wait)
+			if err != nil && err != unix.EINTR {
+				return os.NewSyscallError("poll", err)
+			}
+			continue
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return os.NewSyscallError("writev", err)
+		}
+		for n > 0 && len(iov) > 0 {
+			k := min(n, len(iov[0]))
+			iov[0], n = iov[0][k:], n-k
+			if len(iov[0]) == 0 {
+				iov = iov[1:]
+			}
+		}
+		for len(iov) > 0 && len(iov[0]) == 0 {
+			iov = iov[1:]
+		}
+	}
+	return nil
 }

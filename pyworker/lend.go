@@ -90,6 +90,7 @@ func (w *Worker) lend(s *stream, l Lender) bool {
 	copy(frame[headerSize+6:], loan.Prefix)
 	if w.send(frame) == nil {
 		if r, ok := w.awaitRepayment(s, back); ok {
+			w.log.Debug().Int64("bytes", r.n).Bool("stalled", r.stalled).Msg("body read from the lent connection")
 			l.Repay(r.leftover, r.n, false, r.stalled)
 			return true
 		}

@@ -25,6 +25,11 @@ def application(environ, start_response):
         body = b"%d bytes\n" % len(data)
         start_response("200 OK", [("Content-Type", "text/plain")])
         return [body]
+    elif path == "/readsleep":
+        # ?BYTES:SECONDS: reads that much of the body, then sleeps.
+        n, _, secs = query.partition(":")
+        environ["wsgi.input"].read(int(n))
+        time.sleep(float(secs or "1"))
     elif path == "/alloc":
         # ?MEGABYTES: a MemoryError under virtual-memory-limit is a 500.
         block = bytearray(int(query) << 20)
