@@ -174,13 +174,14 @@ func (w *connWriter) abort() {
 	w.mu.Unlock()
 }
 
-// writeFD writes iov on a non-blocking descriptor outside Go's poller (a
-// lent connection's), waiting in poll(2) when it is full: rare (an error
-// page while the worker holds the connection), so a thread may block.
+// writeFD writes iov on a descriptor outside Go's poller (a lent
+// connection's, which the borrower may have made blocking), waiting in
+// poll(2) when it is full: rare (an error page while the worker holds the
+// connection), so a thread may block.
 func writeFD(fd int, iov [][]byte, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for len(iov) > 0 {
-		n, err := unix.Writev(fd, iov)
+		n, err := unix.SendmsgBuffers(fd, iov, nil, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
 		switch {
 		case err == unix.EAGAIN:
 			wait := -1

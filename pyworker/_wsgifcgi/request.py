@@ -119,8 +119,9 @@ class Request:
                 self.waiter = None
 
     # runner side
-    def take(self, n):
-        """Up to n body bytes, blocking until some arrive; b'' at the end."""
+    def take(self, n, owed=None):
+        """Up to n body bytes, blocking until some arrive; b'' at the end.
+        owed: body bytes still to come, if known."""
         grant = 0
         with self.cond:
             if self.aborted:
@@ -134,7 +135,7 @@ class Request:
                     loan = self.loan
                     self.cond.release()
                     try:
-                        data = loan.read(n, self.cancelled)
+                        data = loan.read(n, self.cancelled, owed)
                         if not data:
                             self.repay()
                     finally:
@@ -203,7 +204,7 @@ class Input:
             if self._left <= 0:
                 return b''
             n = min(n, self._left)
-        data = self._req.take(n)
+        data = self._req.take(n, self._left)
         if self._left is not None:
             self._left -= len(data)
         return data

@@ -67,7 +67,7 @@ class LoanTest(unittest.TestCase):
 
     def loan(self, prefix=b'', idle=0, rid=RID):
         loan = Loan(os.dup(self.sock.fileno()), rid, idle, prefix)
-        self.addCleanup(lambda: loan.poller is not None and os.close(loan.fd))
+        self.addCleanup(loan.sock.close)
         return loan
 
     def send_later(self, *pieces, pause=0.02):
@@ -202,6 +202,41 @@ class LoanTest(unittest.TestCase):
             got.append(chunk)
         self.assertEqual(b''.join(got), body)
         self.assertEqual(loan.taken, len(body))
+        self.assertEqual(loan.payload(), U64.pack(len(body)) + record(b''))
+
+    # What the body still owes: a read waits for it all (MSG_WAITALL).
+
+    def test_a_read_waits_for_what_the_body_owes(self):
+        body = pattern(200000, 5)
+        data = records(body, [16384]) + record(b'')
+        self.send_later(*[data[i:i + 16392] for i in range(0, len(data), 16392)], pause=0.01)
+        loan = self.loan()
+        got, reads = [], 0
+        while True:
+            chunk = loan.read(1 << 20, never, len(body) - sum(map(len, got)))
+            if not chunk:
+                break
+            got.append(chunk)
+            reads += 1
+        self.assertEqual(b''.join(got), body)
+        # A read of what is owed takes all but the last record's head at
+        # once, where a read of what is there would take each write alone.
+        self.assertLessEqual(reads, 3)
+        self.assertEqual(loan.payload(), U64.pack(len(body)) + record(b''))
+
+    def test_a_body_that_ends_short_of_what_it_owes(self):
+        body = pattern(30000, 6)
+        self.peer.sendall(records(body, [16384]) + record(b''))
+        loan = self.loan()
+        start = time.monotonic()
+        got = []
+        while True:
+            chunk = loan.read(1 << 20, never, 100000 - sum(map(len, got)))
+            if not chunk:
+                break
+            got.append(chunk)
+        self.assertLess(time.monotonic() - start, 2)
+        self.assertEqual(b''.join(got), body)
         self.assertEqual(loan.payload(), U64.pack(len(body)) + record(b''))
 
     # Bytes in pieces.
