@@ -51,8 +51,8 @@ type Lender interface {
 	Repay(leftover []byte, broken, stalled bool)
 }
 
-// maxLeftover bounds the bytes a borrower may give back: a record and a
-// half of read-ahead.
+// maxLeftover bounds the bytes a borrower may give back: its read buffer
+// (pyworker's bound is lower) and a record's head.
 const maxLeftover = 256<<10 + 2*(headerLen+maxContent+255)
 
 type loanState uint8

@@ -159,6 +159,19 @@ func fcgiRequest(ps []fcgiParam, stdin []byte, end bool) []byte {
 		}
 	}
 	record(1, []byte{0, 1, 0, 0, 0, 0, 0, 0}) // BEGIN_REQUEST, responder, close after
+	record(4, encodeParams(ps))
+	record(4, nil)
+	if len(stdin) > 0 {
+		record(5, stdin)
+	}
+	if end {
+		record(5, nil)
+	}
+	return out.Bytes()
+}
+
+// encodeParams is the PARAMS content of ps (FastCGI name-value pairs).
+func encodeParams(ps []fcgiParam) []byte {
 	var pb bytes.Buffer
 	size := func(n int) {
 		if n < 128 {
@@ -173,15 +186,7 @@ func fcgiRequest(ps []fcgiParam, stdin []byte, end bool) []byte {
 		pb.WriteString(p.name)
 		pb.WriteString(p.value)
 	}
-	record(4, pb.Bytes())
-	record(4, nil)
-	if len(stdin) > 0 {
-		record(5, stdin)
-	}
-	if end {
-		record(5, nil)
-	}
-	return out.Bytes()
+	return pb.Bytes()
 }
 
 // fcgiDo sends one responder request by hand on the unix socket sock: the

@@ -176,24 +176,6 @@ func keepRecord(out *bytes.Buffer, typ byte, id uint16, content []byte, pad int)
 	out.Write(make([]byte, pad))
 }
 
-func encodeParams(ps []fcgiParam) []byte {
-	var pb bytes.Buffer
-	size := func(n int) {
-		if n < 128 {
-			pb.WriteByte(byte(n))
-		} else {
-			binary.Write(&pb, binary.BigEndian, uint32(n)|1<<31)
-		}
-	}
-	for _, p := range ps {
-		size(len(p.name))
-		size(len(p.value))
-		pb.WriteString(p.name)
-		pb.WriteString(p.value)
-	}
-	return pb.Bytes()
-}
-
 // A worker lost while it holds the connection (request-timeout kills it)
 // still gets its request answered: the 504 goes out, then the connection
 // closes, its stream position being unknown; the next requests are served.

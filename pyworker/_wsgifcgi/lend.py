@@ -41,9 +41,13 @@ class Loan:
     def __init__(self, fd, rid, idle, prefix):
         self.fd = fd
         self.sock = socket.socket(fileno=fd)
-        os.set_blocking(fd, True)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
-                             timeval(min(SLICE, idle) if idle > 0 else SLICE))
+        try:
+            os.set_blocking(fd, True)
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO,
+                                 timeval(min(SLICE, idle) if idle > 0 else SLICE))
+        except OSError:
+            self.sock.detach()   # the caller closes fd
+            raise
         self.rid = rid
         self.idle = idle          # seconds a read may wait for bytes; 0: no limit
         self.buf = bytearray(max(SIZE, 2 * len(prefix)))

@@ -145,9 +145,17 @@ class Worker:
         rid, idle = LEND_HEAD.unpack_from(payload)
         prefix = payload[LEND_HEAD.size:]
         req = self.requests.get(sid)
-        if fd is not None and req is not None and req.lend(Loan(fd, rid, idle / 1000, prefix)):
+        loan = None
+        if fd is not None and req is not None:
+            try:
+                loan = Loan(fd, rid, idle / 1000, prefix)
+            except OSError:
+                pass
+        if loan is not None and req.lend(loan):
             return
-        if fd is not None:
+        if loan is not None:
+            loan.sock.close()
+        elif fd is not None:
             os.close(fd)
         self.chan.frame(T_RETURN, sid, U64.pack(0) + prefix)
 

@@ -540,6 +540,19 @@ class LoanTest(unittest.TestCase):
         self.assertEqual(loan.payload(), U64.pack(20) + FCGI.pack(1, STDIN, RID, 30, 1))
 
 
+class NotASocketTest(unittest.TestCase):
+
+    def test_a_descriptor_that_is_not_a_socket(self):
+        # The worker answers such a LEND at once; the descriptor stays the
+        # caller's to close.
+        r, w = os.pipe()
+        self.addCleanup(os.close, w)
+        with self.assertRaises(OSError):
+            Loan(r, RID, 0, b'')
+        os.fstat(r)
+        os.close(r)
+
+
 class ReceiverTest(unittest.TestCase):
 
     def setUp(self):
