@@ -86,6 +86,11 @@ class Request:
     def repay(self, close=False):
         """Runner side: gives the loan back, if there is one; close: the
         response begins or the request ends, and no loan is taken after."""
+        if self.loan is None and self.eof:
+            # None now, and none to come: a loan ends before the body does
+            # (the bridge sends its end after the RETURN). Every request
+            # without a body gets here, and takes no lock.
+            return
         with self.cond:
             loan, self.loan = self.loan, None
             if close:
