@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -228,5 +229,30 @@ func TestNoLoanAcrossIdentities(t *testing.T) {
 	}
 	if strings.Contains(s.log.String(), lentLine) {
 		t.Fatalf("a worker of one of two identities was lent the connection:\n%s", s.log.lines(lentLine))
+	}
+}
+
+// SIGTERM while a worker reads a stalled body from the lent connection:
+// once the drain times out (the longest shutdown-timeout: the embedded
+// group's 5 s), the request is cut, the worker's read of the connection
+// fails, and the bridge exits on time.
+func TestShutdownWhileLent(t *testing.T) {
+	s, n, _ := daemonSetupWith(t, "threads = 2\nbody-buffer-size = 4096\n", nginxUnbuffered)
+	pidOf(t, n)
+	httpStall(t, n, "/readbody", 200000, randomish(60000, 9))
+	time.Sleep(500 * time.Millisecond) // the worker reads the rest from the connection
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.exitCode(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if d := time.Since(start); d > 7*time.Second {
+		t.Errorf("exited %v after SIGTERM, want about shutdown-timeout (5 s)", d)
+	}
+	if got := waitLines(s, 1, "request cut by shutdown"); got != 1 {
+		t.Errorf("%d requests logged as cut by shutdown, want 1:\n%s", got, s.log.String())
+	}
+	if got := waitLines(s, 1, "readbody: OSError 'request data read error'"); got != 1 {
+		t.Errorf("the worker's read of the lent connection did not fail:\n%s", s.log.String())
 	}
 }
