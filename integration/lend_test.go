@@ -10,7 +10,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -241,12 +240,7 @@ func TestShutdownWhileLent(t *testing.T) {
 	pidOf(t, n)
 	httpStall(t, n, "/readbody", 200000, randomish(60000, 9))
 	time.Sleep(500 * time.Millisecond) // the worker reads the rest from the connection
-	start := time.Now()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if code := s.exitCode(15 * time.Second); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	if d := time.Since(start); d > 7*time.Second {
+	if d := terminate(t, s); d > 7*time.Second {
 		t.Errorf("exited %v after SIGTERM, want about shutdown-timeout (5 s)", d)
 	}
 	if got := waitLines(s, 1, "request cut by shutdown"); got != 1 {

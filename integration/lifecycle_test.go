@@ -52,6 +52,17 @@ application-group = "%%{GLOBAL}"
 	return s, n, dir
 }
 
+// terminate sends SIGTERM and waits for a clean exit: how long it took.
+func terminate(t *testing.T, s *server) time.Duration {
+	t.Helper()
+	start := time.Now()
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.exitCode(15 * time.Second); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	return time.Since(start)
+}
+
 func pidOf(t *testing.T, n *nginx) int {
 	t.Helper()
 	code, body := get(t, n.url+"/pid")
@@ -453,12 +464,7 @@ path = %q
 	done := make(chan int, 1)
 	go func() { code, _ := get(t, n.url+"/sleep?30"); done <- code }()
 	time.Sleep(300 * time.Millisecond)
-	start := time.Now()
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	if code := s.exitCode(15 * time.Second); code != 0 {
-		t.Fatalf("exit code %d after SIGTERM", code)
-	}
-	if took := time.Since(start); took > 8*time.Second {
+	if took := terminate(t, s); took > 8*time.Second {
 		t.Fatalf("SIGTERM took %v with shutdown-timeout 1 and a 30 s request", took)
 	}
 	if code := <-done; code == 200 {
