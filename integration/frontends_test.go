@@ -191,6 +191,7 @@ type frontendCheck struct {
 var frontendChecks = []frontendCheck{
 	{"hello", checkHello},
 	{"post-echo", checkPostEcho},
+	{"post-lent", checkPostLent},
 	{"download-50MiB", checkDownload},
 	{"mounted-app", checkMounted},
 	{"chunked-upload", checkChunkedUpload},
@@ -358,6 +359,23 @@ func checkPostEcho(t *testing.T, fe *frontend) {
 	want := sha256.Sum256(data)
 	if resp.StatusCode != 200 || n != int64(len(data)) || !bytes.Equal(h.Sum(nil), want[:]) {
 		t.Fatalf("POST /echo of %d bytes: status %d, %d bytes back, sha256 %x, want %x", len(data), resp.StatusCode, n, h.Sum(nil), want)
+	}
+}
+
+// checkPostLent posts 4 MiB to an application that reads it all before it
+// answers: beyond body-buffer-size, the worker reads it from the front
+// end's connection itself (lending), whose records it must parse.
+func checkPostLent(t *testing.T, fe *frontend) {
+	before := strings.Count(fe.log(), lentLine)
+	data := make([]byte, 4<<20)
+	rand.Read(data)
+	postSHA(t, fe.url+"/sha", data)
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(fe.log(), lentLine) == before {
+		if time.Now().After(deadline) {
+			t.Fatalf("the body was not read from a lent connection:\n%s", fe.log())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
