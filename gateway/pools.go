@@ -97,15 +97,25 @@ func Check(cfg *groups.Config) error {
 // where every request is served by processes of its own identity (which,
 // being the same user, are no boundary to it anyway).
 func (ps *pools) oneIdentity() bool {
-	var ds []*groups.Daemon
-	for _, d := range ps.daemons() {
-		if d.Name == "" && ps.cfg.Server.RestrictEmbedded {
+	return sameIdentity(ps.daemons(), ps.cfg.Server.RestrictEmbedded, os.Geteuid() == 0)
+}
+
+// sameIdentity: whether the groups of ds that can run, run as one user and
+// group. Only root switches users: otherwise every worker is the bridge's
+// user. As root, a group without a user never runs (workers never run as
+// root), and the embedded one serves nothing under restrict-embedded.
+func sameIdentity(ds []*groups.Daemon, restrictEmbedded, root bool) bool {
+	if !root {
+		return true
+	}
+	var first *groups.Daemon
+	for _, d := range ds {
+		if d.User == "" || (d.Name == "" && restrictEmbedded) {
 			continue
 		}
-		ds = append(ds, d)
-	}
-	for _, d := range ds {
-		if d.User != ds[0].User || d.Group != ds[0].Group {
+		if first == nil {
+			first = d
+		} else if d.User != first.User || d.Group != first.Group {
 			return false
 		}
 	}

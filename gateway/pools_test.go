@@ -91,3 +91,28 @@ func TestReloadLogsEachPool(t *testing.T) {
 }
 
 type syncBuffer = testlog.Buffer
+
+// Lending needs one identity among the groups that can run.
+func TestSameIdentity(t *testing.T) {
+	d := func(name, user, group string) *groups.Daemon {
+		return &groups.Daemon{Name: name, User: user, Group: group}
+	}
+	for _, c := range []struct {
+		name           string
+		ds             []*groups.Daemon
+		restrict, root bool
+		want           bool
+	}{
+		{"one group", []*groups.Daemon{d("", "www", "www"), d("a", "www", "www")}, false, true, true},
+		{"two users", []*groups.Daemon{d("", "www", "www"), d("a", "www", "www"), d("b", "bob", "bob")}, false, true, false},
+		{"two groups of one user", []*groups.Daemon{d("a", "www", "www"), d("b", "www", "")}, false, true, false},
+		{"embedded of another user", []*groups.Daemon{d("", "nobody", "nogroup"), d("a", "www", "www")}, false, true, false},
+		{"restricted embedded", []*groups.Daemon{d("", "nobody", "nogroup"), d("a", "www", "www")}, true, true, true},
+		{"embedded without a user never runs as root", []*groups.Daemon{d("", "", ""), d("a", "www", "www")}, false, true, true},
+		{"not root: all are the bridge's user", []*groups.Daemon{d("a", "www", "www"), d("b", "bob", "bob")}, false, false, true},
+	} {
+		if got := sameIdentity(c.ds, c.restrict, c.root); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
