@@ -7,7 +7,8 @@ import (
 
 // pumpBody sends c.Body to the worker as far as the worker's credit allows,
 // so memory stays bounded whatever the upload size. The first bodyWindow
-// bytes go unasked: a small POST costs no round trip.
+// bytes go unasked: a small POST costs no round trip. A body whose source
+// lends its connection (Lender) has its rest read by the worker (lend).
 func (w *Worker) pumpBody(s *stream, c *Call) {
 	buf := make([]byte, headerSize+maxBody)
 	lender, _ := c.Body.(Lender)
