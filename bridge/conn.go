@@ -41,7 +41,8 @@ type conn struct {
 	inProgress int                 // requests not ended
 	handlers   int                 // handler goroutines not finished (they may still write)
 	ka         keepalive
-	lentFD     int // the socket while lent, out of nc (see lend); -1: not lent
+	lentFD     int       // the socket while lent, out of nc (see lend); -1: not lent
+	leftover   *leftover // bytes a borrower gave back, read before nc (reader-owned)
 }
 
 // connLog is a connection's logger: the server's, with the connection's
@@ -110,6 +111,7 @@ func (c *conn) acquire() {
 		}
 		rr.br.Reset(c.in)
 		rr.nc, rr.timeout = c.nc, c.srv.readTimeout()
+		c.leftover = nil
 		c.rr = rr
 	}
 	if c.ctx == nil {

@@ -114,7 +114,10 @@ func (p *stdinPipe) lend(l *Loan) ([]byte, bool) {
 	for {
 		switch p.loanState {
 		case loanRepaid:
-			p.loanState, p.loan = loanNone, nil
+			// One loan per request: the borrower gave it back because the
+			// body ended, the response began or the request is over, and
+			// a RESPONSE may still be on its way to say so (respond).
+			p.loanState, p.loan, p.lendWanted = loanNone, nil, false
 			left := p.leftover
 			p.leftover = nil
 			if p.stalled && !p.broken {
@@ -149,10 +152,17 @@ func (c *conn) lend(r *request) bool {
 	if cerr := rc.Control(func(sfd uintptr) { fd, err = unix.FcntlInt(sfd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
 		return true // not lent; read on
 	}
+	// The prefix is every byte read and not parsed: the buffer's, and what
+	// is left of an earlier borrower's bytes, which the buffer reads first.
 	n := c.rr.br.Buffered()
 	b, _ := c.rr.br.Peek(n)
-	l := &Loan{FD: fd, Prefix: bytes.Clone(b), ID: r.ID}
+	prefix := bytes.Clone(b)
 	_, _ = c.rr.br.Discard(n)
+	if c.leftover != nil {
+		prefix = append(prefix, c.leftover.Bytes()...)
+		c.leftover = nil
+	}
+	l := &Loan{FD: fd, Prefix: prefix, ID: r.ID}
 
 	c.mu.Lock()
 	c.lentFD = fd
@@ -186,7 +196,8 @@ func (c *conn) lend(r *request) bool {
 	if len(left) > 0 {
 		// Read until the next park (acquire resets the source), which
 		// cannot come before these bytes are read.
-		src = io.MultiReader(bytes.NewReader(left), c.in)
+		c.leftover = &leftover{b: left}
+		src = io.MultiReader(c.leftover, c.in)
 	}
 	c.rr.br.Reset(src)
 	return true
@@ -249,4 +260,23 @@ func fileConn(fd int) (net.Conn, error) {
 	nc, err := net.FileConn(f)
 	f.Close()
 	return nc, err
+}
+
+// leftover is what a borrower gave back and the reader has not read yet.
+type leftover struct{ b []byte }
+
+func (l *leftover) Read(p []byte) (int, error) {
+	if len(l.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, l.b)
+	l.b = l.b[n:]
+	return n, nil
+}
+
+// Bytes takes what is left.
+func (l *leftover) Bytes() []byte {
+	b := l.b
+	l.b = nil
+	return b
 }

@@ -94,7 +94,11 @@ func TestLentConnectionKeepsServing(t *testing.T) {
 	r := bufio.NewReader(c)
 	body := randomish(2<<20+13, 7)
 
-	send := func(id uint16, uri, query string, body []byte) {
+	// send writes a request, its body from a goroutine; the returned channel
+	// closes once all of it is written (the next request must wait for it,
+	// as a front end does: nothing may cut into a record).
+	send := func(id uint16, uri, query string, body []byte) chan struct{} {
+		sent := make(chan struct{})
 		ps := fcgiPost(uri, len(body))
 		ps = append(ps, fcgiParam{"QUERY_STRING", query})
 		var out bytes.Buffer
@@ -102,6 +106,7 @@ func TestLentConnectionKeepsServing(t *testing.T) {
 		keepRecord(&out, 4, id, encodeParams(ps), 0)
 		keepRecord(&out, 4, id, nil, 0)
 		go func() {
+			defer close(sent)
 			// Records of odd sizes and paddings, written in odd pieces.
 			rest := body
 			for i := 0; len(rest) > 0; i++ {
@@ -119,6 +124,7 @@ func TestLentConnectionKeepsServing(t *testing.T) {
 				b = b[k:]
 			}
 		}()
+		return sent
 	}
 	read := func() (int, string) {
 		c.SetReadDeadline(time.Now().Add(20 * time.Second))
@@ -147,15 +153,16 @@ func TestLentConnectionKeepsServing(t *testing.T) {
 		}
 	}
 
-	send(1, "/readbody", "", body)
+	<-send(1, "/readbody", "", body)
 	if code, out := read(); code != 200 || out != fmt.Sprintf("%d bytes\n", len(body)) {
 		t.Fatalf("first request: %d %q", code, out)
 	}
 	// Half the body read, then the answer: the bridge drains the rest.
-	send(2, "/readsleep", "1000000:0", body)
+	sent := send(2, "/readsleep", "1000000:0", body)
 	if code, _ := read(); code != 200 {
 		t.Fatalf("second request: %d", code)
 	}
+	<-sent
 	send(3, "/readbody", "", body[:300000])
 	if code, out := read(); code != 200 || out != "300000 bytes\n" {
 		t.Fatalf("third request on the same connection: %d %q", code, out)
