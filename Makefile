@@ -48,6 +48,7 @@ fuzz:
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzNameValues$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzRecordReader$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzConn$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./bridge -run '^$$' -fuzz '^FuzzLoan$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./pyworker -run '^$$' -fuzz '^FuzzWorkerFrames$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./convert -run '^$$' -fuzz '^FuzzConvert$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./groups -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime $(FUZZTIME)

@@ -149,3 +149,62 @@ func isReset(err error) bool {
 	var ne interface{ Timeout() bool }
 	return !(errors.As(err, &ne) && ne.Timeout())
 }
+
+// FuzzLoan gives arbitrary bytes back from a loan, as a broken or hostile
+// borrower would, with arbitrary bytes after them on the connection: the
+// reader parses them as it would the web server's, and the connection
+// still ends, every request with it.
+func FuzzLoan(f *testing.F) {
+	f.Add(rec(typeStdin, 1, nil, 0), []byte{})
+	f.Add(rec(typeStdin, 1, []byte("rest"), 3), rec(typeStdin, 1, nil, 0))
+	f.Add([]byte{1, 5, 0, 1, 0, 9}, []byte{0, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 1, 5, 0, 1, 0, 0, 0, 0})
+	f.Add(append(rec(typeStdin, 1, nil, 0), requestBytes(2, true, nil, []byte("two"))...), []byte{})
+	f.Fuzz(func(t *testing.T, leftover, tail []byte) {
+		wanted := make(chan struct{})
+		s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+			l := r.Stdin.(Lender)
+			if r.ID == 1 {
+				l.WantLoan()
+				close(wanted)
+			}
+			var got []byte
+			buf := make([]byte, 4096)
+			for len(got) < 1<<16 {
+				n, err := r.Stdin.Read(buf)
+				got = append(got, buf[:n]...)
+				if errors.Is(err, ErrLent) {
+					if loan := l.TakeLoan(); loan != nil {
+						l.Repay(leftover, false, false)
+					}
+					continue
+				}
+				if err != nil {
+					break
+				}
+			}
+			w.Write(got)
+			return EndStatus{}
+		}))
+		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
+		s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
+		client := serveConn(t, s)
+		go func() {
+			start := beginRec(1, RoleResponder, true)
+			start = append(start, rec(typeParams, 1, nil, 0)...)
+			client.Write(append(start, rec(typeStdin, 1, []byte("a"), 0)...))
+			<-wanted
+			client.Write(append(rec(typeStdin, 1, []byte("b"), 0), tail...)) // lent here
+			client.CloseWrite()
+		}()
+		client.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
+			t.Fatalf("reading the server's output: %v", err)
+		}
+		waitConnsEnded(t, s, 5*time.Second)
+		for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d requests still active", s.Active())
+			}
+		}
+	})
+}
