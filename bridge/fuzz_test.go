@@ -125,24 +125,36 @@ func FuzzConn(f *testing.F) {
 			w.Stderr().Write(b[:min(len(b), 3)])
 			return EndStatus{AppStatus: uint32(len(r.Params))}
 		}))
-		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
-		s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
+		fuzzLimits(s)
 		client := serveConn(t, s)
 		go func() {
 			client.Write(data)
 			client.CloseWrite()
 		}()
-		client.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
-			t.Fatalf("reading the server's output: %v", err)
-		}
-		waitConnsEnded(t, s, 5*time.Second)
-		for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d requests still active", s.Active())
-			}
-		}
+		expectAllEnded(t, s, client)
 	})
+}
+
+// fuzzLimits makes a fuzzed server give up soon and hold little.
+func fuzzLimits(s *Server) {
+	s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
+	s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
+}
+
+// expectAllEnded reads what the server sends until it closes client, and
+// checks that the connection ended with every request.
+func expectAllEnded(t *testing.T, s *Server, client net.Conn) {
+	t.Helper()
+	client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
+		t.Fatalf("reading the server's output: %v", err)
+	}
+	waitConnsEnded(t, s, 5*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d requests still active", s.Active())
+		}
+	}
 }
 
 func isReset(err error) bool {
@@ -185,8 +197,7 @@ func FuzzLoan(f *testing.F) {
 			w.Write(got)
 			return EndStatus{}
 		}))
-		s.ReadTimeout, s.IdleTimeout, s.WriteTimeout = 100*time.Millisecond, 100*time.Millisecond, time.Second
-		s.MaxParams, s.MaxParamsBytes, s.StdinBuffer = 20, 4096, 1024
+		fuzzLimits(s)
 		client := serveConn(t, s)
 		go func() {
 			start := beginRec(1, RoleResponder, true)
@@ -196,15 +207,6 @@ func FuzzLoan(f *testing.F) {
 			client.Write(append(rec(typeStdin, 1, []byte("b"), 0), tail...)) // lent here
 			client.CloseWrite()
 		}()
-		client.SetReadDeadline(time.Now().Add(5 * time.Second))
-		if _, err := io.Copy(io.Discard, client); err != nil && !isReset(err) {
-			t.Fatalf("reading the server's output: %v", err)
-		}
-		waitConnsEnded(t, s, 5*time.Second)
-		for deadline := time.Now().Add(5 * time.Second); s.Active() != 0; time.Sleep(time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d requests still active", s.Active())
-			}
-		}
+		expectAllEnded(t, s, client)
 	})
 }
