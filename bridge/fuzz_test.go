@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"testing"
 	"time"
 )
@@ -173,11 +174,12 @@ func FuzzLoan(f *testing.F) {
 	f.Add(append(rec(typeStdin, 1, nil, 0), requestBytes(2, true, nil, []byte("two"))...), []byte{})
 	f.Fuzz(func(t *testing.T, leftover, tail []byte) {
 		wanted := make(chan struct{})
+		var first sync.Once // the bytes given back may begin another request 1
 		s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
 			l := r.Stdin.(Lender)
 			if r.ID == 1 {
 				l.WantLoan()
-				close(wanted)
+				first.Do(func() { close(wanted) })
 			}
 			var got []byte
 			buf := make([]byte, 4096)
