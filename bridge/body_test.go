@@ -11,7 +11,7 @@ import (
 
 // Buffer returns once n bytes are unread, or at the end of STDIN.
 func TestBodyBuffer(t *testing.T) {
-	p := newStdinPipe(64, t.TempDir())
+	p := newStdinPipe(newStdinMemory(64, 0), t.TempDir())
 	done := make(chan error, 1)
 	go func() { done <- p.Buffer(100) }()
 	p.write(make([]byte, 60))
@@ -34,7 +34,7 @@ func TestBodyBuffer(t *testing.T) {
 // A read that waits longer than the idle timeout fails, the body is
 // abandoned, and bytes that come in time keep it going.
 func TestBodyIdleTimeout(t *testing.T) {
-	p := newStdinPipe(64, "")
+	p := newStdinPipe(newStdinMemory(64, 0), "")
 	p.SetIdleTimeout(150 * time.Millisecond)
 	go func() {
 		for i := 0; i < 3; i++ { // 300 ms of trickle, each gap under the timeout

@@ -162,7 +162,7 @@ func (c *conn) start(r *request) {
 	}
 	r.Params = ps
 	r.paramsDone = true
-	r.stdin = newStdinPipe(c.srv.stdinBuffer(), c.srv.SpoolDir)
+	r.stdin = newStdinPipe(c.srv.stdin, c.srv.SpoolDir)
 	r.Stdin = r.stdin
 	if r.Role != RoleResponder {
 		r.started = true

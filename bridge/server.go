@@ -27,7 +27,8 @@ const (
 	DefaultMaxReqs        = 1024
 	DefaultMaxParamsBytes = 1 << 20
 	DefaultMaxParams      = 1000
-	DefaultStdinBuffer    = 256 << 10
+	DefaultStdinBuffer    = 1 << 20
+	DefaultStdinMemory    = 64 << 20
 	DefaultReadTimeout    = 30 * time.Second
 	DefaultIdleTimeout    = 5 * time.Minute
 	DefaultWriteTimeout   = 5 * time.Minute
@@ -54,8 +55,10 @@ type Server struct {
 	MaxParamsBytes    int // name+value bytes per request
 	MaxParams         int // pairs per request
 	// StdinBuffer is how many unread STDIN bytes a request keeps in memory;
-	// beyond that they are spooled to a file in SpoolDir.
-	StdinBuffer int
+	// beyond that they are spooled to a file in SpoolDir. StdinMemory caps
+	// the memory that all requests' unread STDIN takes together: when it
+	// is spent, a request keeps 64 KiB in memory and spools the rest.
+	StdinBuffer, StdinMemory int
 	// SpoolDir holds the unlinked files that take STDIN beyond StdinBuffer
 	// when a handler reads slower than the web server sends ("": os.TempDir()).
 	SpoolDir string
@@ -80,6 +83,7 @@ type Server struct {
 	active  atomic.Int64
 	connSeq atomic.Uint64
 	readers sync.Pool // *recordReader, reused across connections
+	stdin   *stdinMemory
 	poll    poller    // parked idle connections
 	runners runners   // goroutines that ran handlers
 	epoch   time.Time // of the poller's clock
@@ -109,6 +113,7 @@ func (s *Server) init() {
 		s.epoch = time.Now()
 		s.lns = make(map[net.Listener]struct{})
 		s.conns = make(map[*conn]struct{})
+		s.stdin = newStdinMemory(orDefault(s.StdinBuffer, DefaultStdinBuffer), orDefault(s.StdinMemory, DefaultStdinMemory))
 	})
 }
 
@@ -132,7 +137,6 @@ func (s *Server) maxConns() int               { return orDefault(s.MaxConns, Def
 func (s *Server) maxReqs() int                { return orDefault(s.MaxReqs, DefaultMaxReqs) }
 func (s *Server) maxParamsBytes() int         { return orDefault(s.MaxParamsBytes, DefaultMaxParamsBytes) }
 func (s *Server) maxParams() int              { return orDefault(s.MaxParams, DefaultMaxParams) }
-func (s *Server) stdinBuffer() int            { return orDefault(s.StdinBuffer, DefaultStdinBuffer) }
 func (s *Server) readTimeout() time.Duration  { return orDefault(s.ReadTimeout, DefaultReadTimeout) }
 func (s *Server) idleTimeout() time.Duration  { return orDefault(s.IdleTimeout, DefaultIdleTimeout) }
 func (s *Server) writeTimeout() time.Duration { return orDefault(s.WriteTimeout, DefaultWriteTimeout) }

@@ -10,7 +10,8 @@ import (
 
 // stdinPipe carries FCGI_STDIN from the connection reader to the handler.
 //
-// Up to limit bytes are kept in memory. Beyond that, the connection reader
+// Up to limit bytes are kept in memory (more than stdinSmall only with a
+// buffer from the server's budget, mem). Beyond that, the connection reader
 // either waits (holds) or spools to an unlinked temporary file, as uWSGI's
 // post-buffering does:
 //   - It holds while the request is the only one on its connection and
@@ -38,6 +39,8 @@ type stdinPipe struct {
 	buf      []byte    // unread memory bytes are buf[r:]; they precede the file's
 	r        int
 	limit    int
+	mem      *stdinMemory
+	big      bool     // buf is from mem
 	dir      string   // where spool files go ("" = os.TempDir())
 	file     *os.File // spool, unlinked; nil until the handler first fell behind
 	fr, fw   int64    // read and write offsets in file; fr == fw: it holds nothing
@@ -69,8 +72,8 @@ type stdinPipe struct {
 	timer    *time.Timer
 }
 
-func newStdinPipe(limit int, dir string) *stdinPipe {
-	p := &stdinPipe{limit: limit, dir: dir, ended: make(chan struct{})}
+func newStdinPipe(mem *stdinMemory, dir string) *stdinPipe {
+	p := &stdinPipe{limit: mem.size - maxContent, mem: mem, dir: dir, ended: make(chan struct{})}
 	p.cond.L = &p.mu
 	p.holdCond.L = &p.mu
 	return p
@@ -146,17 +149,14 @@ func (p *stdinPipe) write(b []byte) {
 	}
 	p.got += int64(len(b))
 	unread := len(p.buf) - p.r
-	if p.spooled() == 0 && (unread == 0 || unread+len(b) <= p.limit) {
-		if len(p.buf)+len(b) > cap(p.buf) {
-			p.grow(len(b))
-		}
+	if p.spooled() == 0 && (unread == 0 || unread+len(b) <= p.limit) && p.reserve(len(b)) {
 		p.buf = append(p.buf, b...)
 		p.cond.Broadcast()
 		return
 	}
 	if err := p.spool(b); err != nil {
 		p.err = err
-		p.buf, p.r = nil, 0
+		p.freeBuf()
 	}
 	p.cond.Broadcast()
 }
@@ -186,20 +186,40 @@ func (p *stdinPipe) spool(b []byte) error {
 	return nil
 }
 
-// grow makes room for n more bytes: it compacts first and allocates only
-// what is missing, never more than limit plus one record in all.
-func (p *stdinPipe) grow(n int) {
+// reserve makes room in memory for n more bytes: it compacts first and
+// allocates only what is missing, never more than limit plus one record in
+// all. It reports false when n bytes do not fit because the budget has no
+// large buffer left; the request then keeps stdinSmall bytes in memory and
+// spools the rest.
+func (p *stdinPipe) reserve(n int) bool {
+	if len(p.buf)+n <= cap(p.buf) {
+		return true
+	}
 	unread := len(p.buf) - p.r
 	if unread+n <= cap(p.buf) {
 		copy(p.buf, p.buf[p.r:])
 		p.buf, p.r = p.buf[:unread], 0
-		return
+		return true
 	}
-	c := max(2*cap(p.buf), unread+n, 4096)
-	c = min(c, max(p.limit, unread)+maxContent)
-	nb := make([]byte, unread, c)
-	copy(nb, p.buf[p.r:])
+	c := min(max(2*cap(p.buf), unread+n, 4096), max(p.limit, unread)+maxContent)
+	var nb []byte
+	if c > stdinSmall+maxContent {
+		if nb = p.mem.take(); nb == nil {
+			p.limit = stdinSmall
+			if unread > 0 && unread+n > p.limit {
+				return false
+			}
+			c = min(c, stdinSmall+maxContent)
+		}
+	}
+	if nb == nil {
+		nb = make([]byte, 0, c)
+	} else {
+		p.big = true
+	}
+	nb = append(nb, p.buf[p.r:]...)
 	p.buf, p.r = nb, 0
+	return true
 }
 
 // finish marks the end of input (the empty STDIN record).
@@ -238,11 +258,20 @@ func (p *stdinPipe) release() {
 	if p.timer != nil {
 		p.timer.Stop()
 	}
-	p.buf, p.r = nil, 0
+	p.freeBuf()
 	if p.file != nil {
 		p.file.Close()
 		p.file = nil
 	}
+}
+
+// freeBuf drops the memory buffer, giving a large one back to the budget.
+func (p *stdinPipe) freeBuf() {
+	if p.big {
+		p.mem.give(p.buf)
+		p.big = false
+	}
+	p.buf, p.r = nil, 0
 }
 
 func (p *stdinPipe) Read(b []byte) (int, error) {

@@ -9,7 +9,7 @@ import (
 // Bytes come out in order through memory, spool, drain and spool again;
 // a drained spool file is reused, not recreated.
 func TestStdinPipeSpoolReuse(t *testing.T) {
-	p := newStdinPipe(64, t.TempDir())
+	p := newStdinPipe(newStdinMemory(64, 0), t.TempDir())
 	var want, got bytes.Buffer
 	put := func(n int, c byte) {
 		b := bytes.Repeat([]byte{c}, n)
@@ -55,4 +55,43 @@ func TestStdinPipeSpoolReuse(t *testing.T) {
 	if p.file != nil {
 		t.Fatal("spool file kept after close")
 	}
+}
+
+// Beyond stdinSmall, a request's memory comes from the server's budget:
+// with the budget spent, another request keeps stdinSmall bytes in memory
+// and spools the rest, in order; a closed request gives its buffer back.
+func TestStdinMemoryBudget(t *testing.T) {
+	mem := newStdinMemory(256<<10, 256<<10+maxContent) // one large buffer
+	a, b := newStdinPipe(mem, t.TempDir()), newStdinPipe(mem, t.TempDir())
+	var want bytes.Buffer
+	for i := range 16 {
+		rec := bytes.Repeat([]byte{byte(i)}, 16<<10)
+		want.Write(rec)
+		a.write(rec)
+		b.write(rec)
+	}
+	if !a.big || a.spooled() != 0 {
+		t.Errorf("first request: large buffer %v, %d bytes spooled; want all in memory", a.big, a.spooled())
+	}
+	if b.big || b.spooled() == 0 || b.bufCap() > stdinSmall+maxContent {
+		t.Errorf("second request over budget: large buffer %v, %d bytes spooled, buffer %d bytes",
+			b.big, b.spooled(), b.bufCap())
+	}
+	for _, p := range []*stdinPipe{a, b} {
+		p.finish()
+		got, err := io.ReadAll(p)
+		if err != nil || !bytes.Equal(got, want.Bytes()) {
+			t.Errorf("read %d bytes (%v), want the %d written", len(got), err, want.Len())
+		}
+		p.close()
+	}
+	if left := mem.left.Load(); left != 1 {
+		t.Fatalf("budget has %d buffers after both closed, want 1", left)
+	}
+	c := newStdinPipe(mem, t.TempDir())
+	c.write(make([]byte, 200<<10))
+	if !c.big {
+		t.Error("a buffer given back was not taken again")
+	}
+	c.close()
 }

@@ -186,11 +186,13 @@ func keepRecord(out *bytes.Buffer, typ byte, id uint16, content []byte, pad int)
 // A worker lost while it holds the connection (request-timeout kills it)
 // still gets its request answered: the 504 goes out, then the connection
 // closes, its stream position being unknown; the next requests are served.
+// The application reads past what the bridge holds in memory (1 MiB), so
+// that its worker takes the loan before it sleeps.
 func TestLentConnectionWorkerLost(t *testing.T) {
 	s, n, _ := daemonSetup(t, "threads = 2\nrequest-timeout = 2\nbody-buffer-size = 4096\n")
 	pidOf(t, n)
 	start := time.Now()
-	resp, err := client.Post(n.url+"/readsleep?100000:30", "application/octet-stream", bytes.NewReader(randomish(4<<20, 3)))
+	resp, err := client.Post(n.url+"/readsleep?1500000:30", "application/octet-stream", bytes.NewReader(randomish(4<<20, 3)))
 	if err != nil {
 		t.Fatal(err)
 	}
