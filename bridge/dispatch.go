@@ -206,12 +206,9 @@ func (c *conn) stdinRecord(id uint16, content []byte) bool {
 	if len(content) == 0 || !c.alone() {
 		return true
 	}
-	if r.stdin.full() {
-		// The web server keeps the rest of the body until the application
-		// wants it (see stdinPipe); close ends the hold.
-		r.stdin.hold()
-	}
-	if r.stdin.lendable() && c.quiet() {
+	// The web server keeps the rest of the body until the application
+	// wants it or the worker borrows the connection (see stdinPipe).
+	if r.stdin.settle() && c.quiet() {
 		return c.lend(r)
 	}
 	return true

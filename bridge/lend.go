@@ -96,12 +96,6 @@ func (p *stdinPipe) lendableLocked() bool {
 		!p.closed && p.err == nil && !p.eof && p.want == 0
 }
 
-func (p *stdinPipe) lendable() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.lendableLocked()
-}
-
 // lend offers l and waits until it is repaid, or dropped untaken (the
 // handler finished or failed first): it returns the bytes to read before
 // the socket, and false if the connection must close.

@@ -50,7 +50,7 @@ type stdinPipe struct {
 
 	want       int64 // Buffer waits for this many unread bytes
 	responding bool  // the response has started: the reader never holds again
-	held       bool  // the connection reader waits in hold
+	held       bool  // the connection reader waits in settle
 	unheld     bool  // the connection closes: it never holds again
 	ended      chan struct{}
 	endOne     sync.Once
@@ -93,23 +93,18 @@ func (p *stdinPipe) fullLocked() bool {
 	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > p.limit)
 }
 
-// full reports whether a hold would wait now.
-func (p *stdinPipe) full() bool {
+// settle holds the connection reader while the pipe is full, until the
+// handler has read enough, the response starts, the request ends, unhold,
+// or a borrower wants the connection; it reports whether to lend it now.
+func (p *stdinPipe) settle() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.fullLocked()
-}
-
-// hold waits while the pipe is full, until the handler has read enough,
-// the response starts, the request ends, or unhold.
-func (p *stdinPipe) hold() {
-	p.mu.Lock()
 	for p.fullLocked() && !p.lendableLocked() {
 		p.held = true
 		p.holdCond.Wait()
 	}
 	p.held = false
-	p.mu.Unlock()
+	return p.lendableLocked()
 }
 
 // unhold ends a hold for good: the connection is closing.
