@@ -40,6 +40,7 @@ type conn struct {
 	spare      []Param             // the Params of a finished handler, for the next request
 	inProgress int                 // requests not ended
 	handlers   int                 // handler goroutines not finished (they may still write)
+	handled    sync.Cond           // on mu: handlers fell to 0, or the socket closed
 	ka         keepalive
 	lentFD     int       // the socket while lent, out of nc (see lend); -1: not lent
 	leftover   *leftover // bytes a borrower gave back, read before nc (reader-owned)
@@ -61,6 +62,7 @@ func (l connLog) Error() *zerolog.Event { return l.l.Error().Uint64("conn", l.se
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	c := &conn{srv: s, nc: nc, in: rawio.NewReader(nc), log: connLog{&s.Log, seq}, lentFD: -1}
+	c.handled.L = &c.mu
 	c.w = connWriter{nc: nc, out: rawio.NewWriter(nc), timeout: s.writeTimeout(), onFail: c.close, lentFD: -1}
 	_, isSocket := nc.(syscall.Conn)
 	c.ka.noPark = !isSocket

@@ -173,6 +173,9 @@ func (c *conn) park() bool {
 func (c *conn) requestDone(r *request) {
 	c.mu.Lock()
 	c.handlers--
+	if c.handlers == 0 {
+		c.handled.Broadcast()
+	}
 	if cap(r.Params) > cap(c.spare) {
 		c.spare = r.Params[:0]
 	}
@@ -227,6 +230,7 @@ func (c *conn) close() {
 	open := c.ka.phase < phaseParked
 	if open {
 		c.ka.phase = phaseClosed
+		c.handled.Broadcast()
 		for _, r := range c.reqs { // a reader that holds a body must read on
 			if r.stdin != nil {
 				r.stdin.unhold()

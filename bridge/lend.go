@@ -226,15 +226,11 @@ func (c *conn) adopt(fd int) bool {
 // an unknown point of the stream, then shuts it down: the borrower's
 // descriptor may live on.
 func (c *conn) answerBlind() {
-	for {
-		c.mu.Lock()
-		done := c.handlers == 0 || c.ka.phase == phaseClosed
-		c.mu.Unlock()
-		if done {
-			break
-		}
-		time.Sleep(10 * time.Millisecond) // rare: a worker lost with the loan
+	c.mu.Lock()
+	for c.handlers > 0 && c.ka.phase != phaseClosed {
+		c.handled.Wait()
 	}
+	c.mu.Unlock()
 	if rc := rawio.SyscallConn(c.nc); rc != nil {
 		_ = rc.Control(func(fd uintptr) { _ = unix.Shutdown(int(fd), unix.SHUT_RDWR) })
 	}
