@@ -2,6 +2,7 @@
 the descriptors passed on the worker's datagram socket (Receiver)."""
 
 import os
+import random
 import select
 import socket
 import struct
@@ -538,6 +539,62 @@ class LoanTest(unittest.TestCase):
         self.assertEqual(loan.read(100, lambda: True), b'')
         self.assertFalse(loan.stalled)
         self.assertEqual(loan.payload(), U64.pack(20) + FCGI.pack(1, STDIN, RID, 30, 1))
+
+
+class RandomStreamTest(unittest.TestCase):
+    """Random streams, prefixes, read sizes and stops, against parse: what
+    the loan reads and what it gives back (RETURN's leftover, then the rest
+    of the connection) are always the stream, cut at one point."""
+
+    TRIALS = 400
+
+    def trial(self, rng):
+        body = pattern(rng.choice((0, 1, rng.randrange(1, 3000))), rng.randrange(80))
+        sizes = [rng.randrange(1, 800) for _ in range(4)]
+        pads = [rng.randrange(0, 8) for _ in range(3)]
+        trailer = rng.choice((
+            record(b''),                                        # the end of the body
+            record(b'') + record(b'\0\1\0\0\0\0\0\0', 9, BEGIN),  # and a next request
+            record(b'other', RID + 1, pad=3),                   # another request's STDIN
+            record(b'', typ=ABORT),                             # another type
+        ))
+        stream = records(body, sizes, pads=pads) + trailer
+        cut = rng.randrange(0, len(stream) + 1)
+        owed = rng.random() < 0.5
+        sock, peer = socket.socketpair()
+        sock.setblocking(False)
+        try:
+            peer.sendall(stream[cut:])
+            loan = Loan(os.dup(sock.fileno()), RID, 1, stream[:cut])   # a stall fails, not hangs
+            got = b''
+            for _ in range(rng.randrange(0, 12)):
+                data = loan.read(rng.randrange(1, 2000), never,
+                                 len(body) - len(got) if owed else None)
+                if not data:
+                    break
+                got += data
+            payload = loan.payload()
+            rest = b''
+            while select.select([sock], [], [], 0)[0]:
+                rest += sock.recv(1 << 16)
+        finally:
+            sock.close()
+            peer.close()
+        taken, leftover = U64.unpack_from(payload)[0], payload[8:]
+        self.assertEqual(taken, len(got))
+        self.assertEqual(got, body[:taken])
+        after, partial = parse(leftover + rest)
+        own = 0
+        while own < len(after) and after[own][1:3] == (STDIN, RID) and after[own][3]:
+            own += 1
+        self.assertEqual(b''.join(r[3] for r in after[:own]), body[taken:])
+        self.assertTrue(all(r[0] == 1 and r[4] == b'P' * len(r[4]) for r in after[:own]))
+        self.assertEqual((after[own:], partial), parse(trailer))
+
+    def test_random_streams(self):
+        for seed in range(self.TRIALS):
+            with self.subTest(seed=seed):
+                self.trial(random.Random(seed))
 
 
 class NotASocketTest(unittest.TestCase):
