@@ -77,7 +77,7 @@ func runMain() int {
 	flag.StringVar(&o.bridge, "bin", "bin/wsgifcgi", "the wsgifcgi binary")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "where to write the report")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one wrk run")
-	flag.IntVar(&o.rounds, "rounds", 3, "interleaved rounds (medians are reported)")
+	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds (medians are reported)")
 	flag.StringVar(&conns, "conns", "16,32", "wrk connections for the 1×1 and 2×4 capacities")
 	flag.IntVar(&o.memConns, "mem-conns", 10000, "idle FastCGI connections for the memory test")
 	flag.Int64Var(&bigMiB, "big-mib", 1024, "size of the big upload/download in MiB")
