@@ -78,6 +78,9 @@ func (p *stdinPipe) TakeLoan() *Loan {
 		return nil
 	}
 	p.loanState = loanTaken
+	// The pipe is empty (reads said ErrLent) and stays so while lent: its
+	// buffer serves other requests meanwhile.
+	p.freeBuf()
 	return p.loan
 }
 

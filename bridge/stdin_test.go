@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 )
@@ -94,4 +95,42 @@ func TestStdinMemoryBudget(t *testing.T) {
 		t.Error("a buffer given back was not taken again")
 	}
 	c.close()
+}
+
+// A request whose connection is lent gives its large buffer back to the
+// budget for as long as the worker reads the body itself.
+func TestStdinMemoryFreedWhileLent(t *testing.T) {
+	mem := newStdinMemory(256<<10, 256<<10+maxContent) // one large buffer
+	p := newStdinPipe(mem, t.TempDir())
+	p.write(make([]byte, 200<<10))
+	if !p.big || mem.left.Load() != 0 {
+		t.Fatalf("large buffer %v, %d left in the budget", p.big, mem.left.Load())
+	}
+	if _, err := io.ReadFull(p, make([]byte, 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	p.WantLoan()
+	repaid := make(chan []byte)
+	go func() {
+		left, _ := p.lend(&Loan{FD: -1})
+		repaid <- left
+	}()
+	if _, err := p.Read(make([]byte, 1)); !errors.Is(err, ErrLent) {
+		t.Fatalf("read while lent: %v, want ErrLent", err)
+	}
+	if p.TakeLoan() == nil {
+		t.Fatal("no loan to take")
+	}
+	if left := mem.left.Load(); left != 1 {
+		t.Errorf("budget has %d buffers while lent, want 1", left)
+	}
+	p.Repay([]byte("back"), false, false)
+	if left := <-repaid; string(left) != "back" {
+		t.Errorf("lend returned %q", left)
+	}
+	p.write(make([]byte, 200<<10)) // the body goes on through the pipe
+	if !p.big {
+		t.Error("no large buffer taken again after the loan")
+	}
+	p.close()
 }
