@@ -285,14 +285,9 @@ func TestTruncatedBodyRaises(t *testing.T) {
 		t.Fatalf("through nginx, the application's read did not raise when the client left:\n%s", s.log.String())
 	}
 	// A whole body still reads whole.
-	resp, err := client.Post(n.url+"/readbody", "application/octet-stream", strings.NewReader(strings.Repeat("x", 5000)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "5000 bytes\n" {
-		t.Fatalf("whole body: %d %q", resp.StatusCode, b)
+	code, b := post(t, n.url+"/readbody", strings.NewReader(strings.Repeat("x", 5000)))
+	if code != 200 || string(b) != "5000 bytes\n" {
+		t.Fatalf("whole body: %d %q", code, b)
 	}
 }
 

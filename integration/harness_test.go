@@ -334,15 +334,29 @@ var client = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := client.Get(url)
+	code, b := answer(t, "GET "+url, resp, err)
+	return code, string(b)
+}
+
+// post posts body to url and returns the status and the answer's body.
+func post(t *testing.T, url string, body io.Reader) (int, []byte) {
+	t.Helper()
+	resp, err := client.Post(url, "application/octet-stream", body)
+	return answer(t, "POST "+url, resp, err)
+}
+
+// answer reads a whole response of what (a request's method and URL).
+func answer(t *testing.T, what string, resp *http.Response, err error) (int, []byte) {
+	t.Helper()
 	if err != nil {
-		t.Fatalf("GET %s: %v", url, err)
+		t.Fatalf("%s: %v", what, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("GET %s: reading body: %v", url, err)
+		t.Fatalf("%s: reading body: %v", what, err)
 	}
-	return resp.StatusCode, string(b)
+	return resp.StatusCode, b
 }
 
 // syncBuffer is safe for a process's output and the test.

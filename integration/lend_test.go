@@ -23,15 +23,10 @@ const lentLine = "body read from the lent connection"
 // postSHA posts body to url and checks the sha app's answer.
 func postSHA(t *testing.T, url string, body []byte) {
 	t.Helper()
-	resp, err := client.Post(url, "application/octet-stream", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	code, b := post(t, url, bytes.NewReader(body))
 	want := fmt.Sprintf("%x %d\n", sha256.Sum256(body), len(body))
-	if resp.StatusCode != 200 || string(b) != want {
-		t.Fatalf("POST %d bytes: %d %q, want %q", len(body), resp.StatusCode, b, want)
+	if code != 200 || string(b) != want {
+		t.Fatalf("POST %d bytes: %d %q, want %q", len(body), code, b, want)
 	}
 }
 
@@ -69,14 +64,9 @@ func TestLentUploads(t *testing.T) {
 	// A response that begins while the body is lent: the echo app answers
 	// after its first block, and the loan goes back with the rest unread.
 	body := randomish(3<<20, 99)
-	resp, err := client.Post(n.url+"/echo", "application/octet-stream", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || !bytes.Equal(got, body) {
-		t.Fatalf("echo of 3 MiB: %d, %d bytes back, equal %v", resp.StatusCode, len(got), bytes.Equal(got, body))
+	code, got := post(t, n.url+"/echo", bytes.NewReader(body))
+	if code != 200 || !bytes.Equal(got, body) {
+		t.Fatalf("echo of 3 MiB: %d, %d bytes back, equal %v", code, len(got), bytes.Equal(got, body))
 	}
 }
 
@@ -192,28 +182,18 @@ func TestLentConnectionWorkerLost(t *testing.T) {
 	s, n, _ := daemonSetup(t, "threads = 2\nrequest-timeout = 2\nbody-buffer-size = 4096\n")
 	pidOf(t, n)
 	start := time.Now()
-	resp, err := client.Post(n.url+"/readsleep?1500000:30", "application/octet-stream", bytes.NewReader(randomish(4<<20, 3)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
+	code, _ := post(t, n.url+"/readsleep?1500000:30", bytes.NewReader(randomish(4<<20, 3)))
 	t.Logf("504 after %v", time.Since(start))
-	if d := time.Since(start); resp.StatusCode != 504 || d > 3*time.Second {
-		t.Fatalf("a worker killed with the loan: %d after %v, want a 504 at about 2 s", resp.StatusCode, d)
+	if d := time.Since(start); code != 504 || d > 3*time.Second {
+		t.Fatalf("a worker killed with the loan: %d after %v, want a 504 at about 2 s", code, d)
 	}
 	if !s.waitLog("lent connection not given back", 5*time.Second) {
 		t.Errorf("no log of the lost loan:\n%s", s.log.String())
 	}
 	pidOf(t, n)
-	resp, err = client.Post(n.url+"/readbody", "application/octet-stream", bytes.NewReader(randomish(2<<20, 4)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%d bytes\n", 2<<20) {
-		t.Fatalf("an upload after the lost loan: %d %q", resp.StatusCode, b)
+	code, b := post(t, n.url+"/readbody", bytes.NewReader(randomish(2<<20, 4)))
+	if code != 200 || string(b) != fmt.Sprintf("%d bytes\n", 2<<20) {
+		t.Fatalf("an upload after the lost loan: %d %q", code, b)
 	}
 }
 
@@ -226,14 +206,9 @@ func TestNoLoanAcrossIdentities(t *testing.T) {
 	s, n, _ := daemonSetup(t, "threads = 2\nuser = \"daemon\"\ngroup = \"daemon\"\n")
 	pidOf(t, n)
 	body := randomish(3<<20, 5)
-	resp, err := client.Post(n.url+"/readbody", "application/octet-stream", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != fmt.Sprintf("%d bytes\n", len(body)) {
-		t.Fatalf("upload: %d %q", resp.StatusCode, b)
+	code, b := post(t, n.url+"/readbody", bytes.NewReader(body))
+	if code != 200 || string(b) != fmt.Sprintf("%d bytes\n", len(body)) {
+		t.Fatalf("upload: %d %q", code, b)
 	}
 	if strings.Contains(s.log.String(), lentLine) {
 		t.Fatalf("a worker of one of two identities was lent the connection:\n%s", s.log.lines(lentLine))
