@@ -202,16 +202,7 @@ func writeFD(fd int, iov [][]byte, timeout time.Duration) error {
 		case err != nil:
 			return os.NewSyscallError("writev", err)
 		}
-		for n > 0 && len(iov) > 0 {
-			k := min(n, len(iov[0]))
-			iov[0], n = iov[0][k:], n-k
-			if len(iov[0]) == 0 {
-				iov = iov[1:]
-			}
-		}
-		for len(iov) > 0 && len(iov[0]) == 0 {
-			iov = iov[1:]
-		}
+		iov = rawio.Consume(iov, n)
 	}
 	return nil
 }

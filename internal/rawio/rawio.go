@@ -51,6 +51,22 @@ func SyscallConn(x any) syscall.RawConn {
 	return rc
 }
 
+// Consume drops the first n bytes of bufs, written by a writev, and the
+// empty buffers that follow them; the buffers it drops are set to nil.
+func Consume(bufs [][]byte, n int) [][]byte {
+	for len(bufs) > 0 {
+		b := bufs[0]
+		if n < len(b) {
+			bufs[0] = b[n:]
+			return bufs
+		}
+		n -= len(b)
+		bufs[0] = nil
+		bufs = bufs[1:]
+	}
+	return bufs
+}
+
 // plainWriter is a Writer for what has no descriptor of its own.
 type plainWriter struct {
 	w   io.Writer

@@ -161,7 +161,7 @@ func (w *writer) writev(fd uintptr) bool {
 		switch e {
 		case 0:
 			w.done += int64(n)
-			w.consume(int(n))
+			w.bufs = Consume(w.bufs, int(n))
 		case unix.EINTR:
 		case unix.EAGAIN:
 			return false
@@ -169,20 +169,6 @@ func (w *writer) writev(fd uintptr) bool {
 			w.errno = e
 			return true
 		}
-	}
-}
-
-// consume drops the first n bytes written from w.bufs.
-func (w *writer) consume(n int) {
-	for len(w.bufs) > 0 {
-		b := w.bufs[0]
-		if n < len(b) {
-			w.bufs[0] = b[n:]
-			return
-		}
-		n -= len(b)
-		w.bufs[0] = nil
-		w.bufs = w.bufs[1:]
 	}
 }
 
