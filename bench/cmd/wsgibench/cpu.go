@@ -17,8 +17,11 @@ import (
 // cpuTimes are clock ticks.
 type cpuTimes struct{ main, children, nginx int64 }
 
-// cpuSample is CPU µs per request of one run.
-type cpuSample struct{ main, children, nginx float64 }
+// cpuSample is CPU µs per request of one run, and the run's round.
+type cpuSample struct {
+	main, children, nginx float64
+	round                 int
+}
 
 type procStat struct {
 	ppid              int

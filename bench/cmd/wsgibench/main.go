@@ -77,7 +77,7 @@ func runMain() int {
 	flag.StringVar(&o.bridge, "bin", "bin/wsgifcgi", "the wsgifcgi binary")
 	flag.StringVar(&o.out, "out", "bench/RESULTS.md", "where to write the report")
 	flag.DurationVar(&o.duration, "duration", 5*time.Second, "length of one wrk run")
-	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds (medians are reported)")
+	flag.IntVar(&o.rounds, "rounds", 5, "interleaved rounds (medians, and medians of the rounds' ratios, are reported)")
 	flag.StringVar(&conns, "conns", "16,32", "wrk connections for the 1×1 and 2×4 capacities")
 	flag.IntVar(&o.memConns, "mem-conns", 10000, "idle FastCGI connections for the memory test")
 	flag.Int64Var(&bigMiB, "big-mib", 1024, "size of the big upload/download in MiB")
@@ -324,7 +324,13 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 	}
 	for r := 1; r <= o.rounds; r++ {
 		for _, sc := range scs {
-			for _, ct := range live {
+			for i := range live {
+				// Every other round in reverse, so that no server always
+				// runs right after the same neighbour.
+				ct := live[i]
+				if r%2 == 0 {
+					ct = live[len(live)-1-i]
+				}
 				if !ct.runs(sc) {
 					continue
 				}
@@ -334,8 +340,11 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 					logf("  round %d %s %s: %v", r, sc.key, ct.key, err)
 					continue
 				}
+				s.Round = r
 				if sc.key == "hello" {
-					rep.cpu.add(c, ct.key, perRequest(before, measureCPU(ct, e.nginx), s.Requests))
+					cs := perRequest(before, measureCPU(ct, e.nginx), s.Requests)
+					cs.round = r
+					rep.cpu.add(c, ct.key, cs)
 				}
 				rep.add(c, ct, sc, s)
 				extra := ""

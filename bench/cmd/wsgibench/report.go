@@ -127,11 +127,9 @@ func (r *report) spread() (float64, string) {
 				}
 				sc := scenarioByKey(sk)
 				lo, hi := 0.0, 0.0
+				v0 := headline(sc)
 				for i, s := range ss {
-					v := s.mibps(sc)
-					if sc.body+sc.resp == 0 {
-						v = s.rps()
-					}
+					v := v0(s)
 					if i == 0 || v < lo {
 						lo = v
 					}
@@ -167,17 +165,27 @@ func scenarioByKey(k string) scenario {
 	panic(k)
 }
 
-// value is the headline number of a scenario: req/s for hello, MiB/s else.
+// headline is the number a scenario is judged by: req/s for the ones
+// without payload, MiB/s else.
+func headline(sc scenario) func(sample) float64 {
+	if sc.body+sc.resp == 0 {
+		return sample.rps
+	}
+	return func(s sample) float64 { return s.mibps(sc) }
+}
+
+// value is the median of a cell's headline numbers.
 func (r *report) value(cs, key, sk string) (float64, bool) {
 	ss := r.res[cs][key][sk]
 	if len(ss) == 0 {
 		return 0, false
 	}
-	sc := scenarioByKey(sk)
-	if sc.body+sc.resp == 0 {
-		return med(ss, sample.rps), true
-	}
-	return med(ss, func(s sample) float64 { return s.mibps(sc) }), true
+	return med(ss, headline(scenarioByKey(sk))), true
+}
+
+// vs is key's headline number over base's in a scenario, round by round.
+func (r *report) vs(cs, key, base, sk string) (paired, bool) {
+	return pair(r.res[cs][key][sk], r.res[cs][base][sk], sampleRound, quotient(headline(scenarioByKey(sk))))
 }
 
 func ratio(a, b float64, okA, okB bool) (float64, bool) {
@@ -237,7 +245,9 @@ func (r *report) markdown() string {
 	w("The real applications (`bench/apps/real.wsgi`: a Flask view rendering a Jinja template of 20 rows, a Django view ")
 	w("with an ORM query of 20 rows on sqlite, JSON) run at 2×4 in a separate start of the same servers, so hello world pays nothing for them. ")
 	w("wrk -t 2 -c %d (1×1) / -c %d (2×4), %s per run, after a warm-up; the runs are interleaved ", o.conns[0], o.conns[1], o.duration)
-	w("(all servers for one scenario, then the next scenario, then the next round) for %d rounds, and each cell is the median of the rounds. ", o.rounds)
+	w("(all servers for one scenario, then the next scenario, then the next round, the servers in reverse order every other round) for %d rounds. ", o.rounds)
+	w("Each cell is the median of the rounds; each ratio is the median of the rounds' ratios (both servers measured in the same round, a few minutes apart at most), ")
+	w("so that the machine's drift from one round to the next cancels out; the targets give the range of the rounds' ratios and the ratio of the medians beside it. ")
 	w("MiB/s counts payload (1 MiB per response, 10 MiB per upload). The load generator, nginx and the servers share the %d cores", runtime.NumCPU())
 	if sp, where := r.spread(); where != "" {
 		w("; the widest spread between the rounds of one cell was %.0f%% of its median (%s), so differences of a few per cent are noise", sp*100, where)
@@ -312,56 +322,53 @@ func (r *report) targets(w func(string, ...any)) {
 		}
 		w("| %s | %s | %s |\n", target, m, status(met, ok))
 	}
-	hello := func(c, key string) (float64, bool) { return r.value(c, key, "hello") }
+	// vsText writes a paired ratio of headline numbers, the medians and
+	// their ratio beside it.
+	vsText := func(c, key, base, sk, unit string) (paired, bool, string) {
+		p, ok := r.vs(c, key, base, sk)
+		a, okA := r.value(c, key, sk)
+		b, okB := r.value(c, base, sk)
+		x, okX := ratio(a, b, okA, okB)
+		prec := "%.0f"
+		if unit == "MiB/s" {
+			prec = "%.1f"
+		}
+		return p, ok, fmt.Sprintf("%s; medians "+prec+" vs "+prec+" %s, ratio %s", ratioText(p, ok), a, b, unit, fmtRatio(x, okX))
+	}
 	for _, c := range []string{"1×1", "2×4"} {
-		wf, okW := hello(c, "wsgifcgi")
-		uw, okU := hello(c, "uwsgi")
-		x, ok := ratio(wf, uw, okW, okU)
+		p, ok, text := vsText(c, "wsgifcgi", "uwsgi", "hello", "req/s")
 		stretch := "stretch missed"
-		if x >= 1.2 {
+		if p.mid >= 1.2 {
 			stretch = "stretch met"
 		}
-		row("hello req/s at "+c+" ≥ 1.0× uWSGI-FastCGI (stretch: 1.2×)", ok, x >= 1.0, "%s (%.0f vs %.0f req/s; %s)", fmtRatio(x, ok), wf, uw, stretch)
+		row("hello req/s at "+c+" ≥ 1.0× uWSGI-FastCGI (stretch: 1.2×)", ok, p.mid >= 1.0, "%s (%s)", text, stretch)
 	}
-	wf, okW := hello("1×1", "wsgifcgi")
-	fl, okF := hello("1×1", "floor")
-	x, ok := ratio(wf, fl, okW, okF)
-	row("hello req/s at 1×1 ≥ 0.8× the design floor", ok, x >= 0.8, "%s (%.0f vs %.0f req/s)", fmtRatio(x, ok), wf, fl)
-	cpu := func(c, key string) (float64, bool) { // bridge + worker, median over the rounds
-		ss := r.cpu[c+"|"+key]
-		return med(ss, func(s cpuSample) float64 { return s.main + s.children }), len(ss) > 0
-	}
+	p, ok, text := vsText("1×1", "wsgifcgi", "floor", "hello", "req/s")
+	row("hello req/s at 1×1 ≥ 0.8× the design floor", ok, p.mid >= 0.8, "%s", text)
+	cpu := func(c, key string) []cpuSample { return r.cpu[c+"|"+key] }
 	for _, c := range []string{"1×1", "2×4"} {
-		wc, okW := cpu(c, "wsgifcgi")
-		fc, okF := cpu(c, "floor")
-		x, ok := ratio(wc, fc, okW, okF)
-		row("CPU per hello request at "+c+", bridge + worker, access log off ≤ 2× the floor's (its Go + Python processes)", ok, x <= 2,
-			"%s (%.0f vs %.0f µs)", fmtRatio(x, ok), wc, fc)
+		ws, fs := cpu(c, "wsgifcgi"), cpu(c, "floor")
+		p, ok := pair(ws, fs, cpuRound, quotient(cpuOwn))
+		row("CPU per hello request at "+c+", bridge + worker, access log off ≤ 2× the floor's (its Go + Python processes)", ok, p.mid <= 2,
+			"%s; medians %.0f vs %.0f µs", ratioText(p, ok), med(ws, cpuOwn), med(fs, cpuOwn))
 	}
-	wc, okW := cpu("1×1", "wsgifcgi")
-	lc, okL := cpu("1×1", "wsgifcgi-log")
-	row("the access log on adds ≤ 5 µs CPU per hello request (1×1, bridge + worker)", okW && okL, lc-wc <= 5,
-		"%+.1f µs (%.1f vs %.1f µs)", lc-wc, lc, wc)
-	p99 := func(key string) (float64, bool) {
-		ss := r.res["1×1"][key]["hello"]
-		return med(ss, func(s sample) float64 { return s.P99US / 1000 }), len(ss) > 0
-	}
-	wp, okW := p99("wsgifcgi")
-	up, okU := p99("uwsgi")
-	row("hello p99 latency at 1×1 ≤ uWSGI's", okW && okU, wp <= up, "%.2f vs %.2f ms", wp, up)
+	ws, ls := cpu("1×1", "wsgifcgi"), cpu("1×1", "wsgifcgi-log")
+	p, ok = pair(ls, ws, cpuRound, func(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true })
+	row("the access log on adds ≤ 5 µs CPU per hello request (1×1, bridge + worker)", ok, p.mid <= 5,
+		"%+.1f µs (rounds %+.1f…%+.1f); medians %.1f vs %.1f µs", p.mid, p.lo, p.hi, med(ls, cpuOwn), med(ws, cpuOwn))
+	p99 := func(s sample) float64 { return s.P99US / 1000 }
+	wp, up := r.res["1×1"]["wsgifcgi"]["hello"], r.res["1×1"]["uwsgi"]["hello"]
+	p, ok = pair(wp, up, sampleRound, quotient(p99))
+	row("hello p99 latency at 1×1 ≤ uWSGI's", ok, p.mid <= 1.0, "%s uWSGI's; medians %.2f vs %.2f ms", ratioText(p, ok), med(wp, p99), med(up, p99))
 	for _, t := range []struct{ sk, what string }{{"1m", "1 MiB responses MiB/s"}, {"upload", "10 MiB uploads MiB/s"}} {
 		for _, c := range []string{"1×1", "2×4"} {
-			wf, okW := r.value(c, "wsgifcgi", t.sk)
-			uw, okU := r.value(c, "uwsgi", t.sk)
-			x, ok := ratio(wf, uw, okW, okU)
-			row(t.what+" at "+c+" ≥ 1.0× uWSGI-FastCGI", ok, x >= 1.0, "%s (%.1f vs %.1f MiB/s)", fmtRatio(x, ok), wf, uw)
+			p, ok, text := vsText(c, "wsgifcgi", "uwsgi", t.sk, "MiB/s")
+			row(t.what+" at "+c+" ≥ 1.0× uWSGI-FastCGI", ok, p.mid >= 1.0, "%s", text)
 		}
 	}
 	for _, t := range []struct{ sk, what string }{{"flask", "Flask (Jinja template, 20 rows)"}, {"django", "Django (ORM on sqlite, 20 rows)"}} {
-		wf, okW := r.value("2×4", "wsgifcgi", t.sk)
-		uw, okU := r.value("2×4", "uwsgi", t.sk)
-		x, ok := ratio(wf, uw, okW, okU)
-		row(t.what+" req/s at 2×4 ≥ 1.0× uWSGI-FastCGI", ok, x >= 1.0, "%s (%.0f vs %.0f req/s)", fmtRatio(x, ok), wf, uw)
+		p, ok, text := vsText("2×4", "wsgifcgi", "uwsgi", t.sk, "req/s")
+		row(t.what+" req/s at 2×4 ≥ 1.0× uWSGI-FastCGI", ok, p.mid >= 1.0, "%s", text)
 	}
 	m := r.mem
 	if m == nil || m.err != "" {
@@ -437,15 +444,15 @@ func (r *report) table(w func(string, ...any), c string, conns int, app string) 
 		for _, sc := range scs {
 			ss := cell[sc.key]
 			v, ok := r.value(c, key, sc.key)
-			u, okU := r.value(c, "uwsgi", sc.key)
-			x, okX := ratio(v, u, ok, okU)
+			p, okX := r.vs(c, key, "uwsgi", sc.key)
+			x := fmtRatio(p.mid, okX)
 			switch {
 			case sc.body+sc.resp > 0 && ok:
-				w(" | %.1f | %s", v, fmtRatio(x, okX))
+				w(" | %.1f | %s", v, x)
 			case sc.body+sc.resp > 0:
 				w(" | n/a | n/a")
 			case ok:
-				w(" | %.0f | %s | %.2f | %.2f", v, fmtRatio(x, okX), med(ss, func(s sample) float64 { return s.P50US / 1000 }),
+				w(" | %.0f | %s | %.2f | %.2f", v, x, med(ss, func(s sample) float64 { return s.P50US / 1000 }),
 					med(ss, func(s sample) float64 { return s.P99US / 1000 }))
 			default:
 				w(" | n/a | n/a | n/a | n/a")
@@ -457,5 +464,5 @@ func (r *report) table(w func(string, ...any), c string, conns int, app string) 
 		w(" | %d |\n", errs)
 	}
 	w("\nerrors: socket errors, timeouts and non-2xx answers over all measured runs of the row. ")
-	w("Ratios are to uWSGI-FastCGI at the same capacity.\n")
+	w("Ratios are to uWSGI-FastCGI at the same capacity, the median of the rounds' ratios.\n")
 }

@@ -55,6 +55,7 @@ type sample struct {
 	Write      int64   `json:"write"`
 	Status     int64   `json:"status"`
 	Timeout    int64   `json:"timeout"`
+	Round      int     `json:"-"` // the interleaved round it was measured in
 }
 
 func (s sample) rps() float64 { return float64(s.Requests) / (float64(s.DurationUS) / 1e6) }
