@@ -99,12 +99,23 @@ func (b *body) failure() error {
 	return b.err
 }
 
+// largeBodyProbe is what a body declared larger than body-buffer-size
+// sends before its request takes a worker thread (at most
+// body-buffer-size): a record's worth.
+const largeBodyProbe = 64 << 10
+
 // awaitBody bounds how long the body may stall (the daemon's
-// socket-timeout) and waits for it, or for its first body-buffer-size
-// bytes, before the request takes a worker thread: a slow or stalled
-// client then holds no thread, as behind nginx's request buffering. The
-// bridge keeps what arrives (in memory, then spooled), so this costs no
-// memory here. It returns the read error that ended the wait.
+// socket-timeout) and waits before the request takes a worker thread, so
+// that a slow or stalled client holds no thread, as behind nginx's request
+// buffering: for a body up to body-buffer-size (or of unknown length), until
+// it is all here or body-buffer-size bytes are. A body declared larger
+// cannot all be here first: its thread will wait on the client for the
+// rest whatever came before. Only its first largeBodyProbe bytes (the
+// client sends) are waited for; the rest then streams as the application
+// reads it, straight from the web server's connection where the worker may
+// borrow it (see lend), instead of through the bridge's memory and a pipe.
+// The bridge keeps what arrives, so this costs no memory here. It returns
+// the read error that ended the wait.
 func awaitBody(r *bridge.Request, d *groups.Daemon, length int64) error {
 	bs, ok := r.Stdin.(bridge.Body)
 	if !ok || d == nil {
@@ -112,11 +123,13 @@ func awaitBody(r *bridge.Request, d *groups.Daemon, length int64) error {
 	}
 	bs.SetIdleTimeout(d.SocketTimeout)
 	n := int64(d.BodyBufferSize)
-	if n <= 0 {
+	switch {
+	case n <= 0:
 		return nil
-	}
-	if length >= 0 {
-		n = min(n, length)
+	case length > n:
+		n = min(n, largeBodyProbe)
+	case length >= 0:
+		n = length
 	}
 	return bs.Buffer(n)
 }

@@ -99,8 +99,9 @@ type Daemon struct {
 	// (408); mod_wsgi's socket-timeout, Apache's Timeout by default.
 	SocketTimeout time.Duration
 	// BodyBufferSize: a body up to this size is read whole before the
-	// request takes a worker thread (larger ones: their first this many
-	// bytes), so that a slow or stalled client never holds a thread.
+	// request takes a worker thread (one declared larger: its first 64
+	// KiB, at most this many bytes), so that a slow or stalled client
+	// never holds a thread.
 	BodyBufferSize int
 
 	// Accepted now, enforced by a later issue.
@@ -204,8 +205,8 @@ const (
 	// DefaultSocketTimeout is mod_wsgi's socket-timeout default (Apache's
 	// Timeout): a request body may send nothing for this long.
 	DefaultSocketTimeout = 60 * time.Second
-	// DefaultBodyBufferSize is how much of a body arrives before the
-	// request takes a worker thread. The bridge keeps 256 KiB of it in
-	// memory and spools the rest, so this costs no memory per request.
+	// DefaultBodyBufferSize: a body up to this size arrives whole before
+	// the request takes a worker thread. The bridge keeps it in memory
+	// within a budget for all bodies, and spools past that.
 	DefaultBodyBufferSize = 1 << 20
 )

@@ -258,6 +258,27 @@ func TestStalledBodyFailsTheApplicationsRead(t *testing.T) {
 	}
 }
 
+// A body declared larger than body-buffer-size (1 MiB by default) takes a
+// worker thread once its first 64 KiB are here, not before: one that
+// stalls short of them never reaches the application, one that stalls
+// past them (and short of the 1 MiB) is read by it. Both end with 408.
+func TestLargeBodyTakesAThreadAfterItsFirst64KiB(t *testing.T) {
+	s, _, _ := daemonSetup(t, "threads = 2\nsocket-timeout = 2\n")
+	short := fcgiSend(t, s.sock, fcgiPost("/readbody", 4<<20), bytes.Repeat([]byte("s"), 60000), false)
+	past := fcgiSend(t, s.sock, fcgiPost("/readbody", 4<<20), bytes.Repeat([]byte("p"), 100000), false)
+	for name, c := range map[string]net.Conn{"short of 64 KiB": short, "past 64 KiB": past} {
+		if a, err := fcgiRead(c, 8*time.Second); err != nil || a.status != 408 {
+			t.Errorf("a body stalled %s: %+v %v, want a 408", name, a, err)
+		}
+	}
+	if got := waitLines(s, 2, `"status":408`, "request body sent nothing in time"); got != 2 {
+		t.Errorf("%d access-log lines with 408, want 2", got)
+	}
+	if got := countLines(s, "readbody: OSError 'request data read error'"); got != 1 {
+		t.Errorf("%d stalled bodies reached the application, want the one past 64 KiB:\n%s", got, s.log.lines("readbody:"))
+	}
+}
+
 // A body that ends before CONTENT_LENGTH (STDIN ends short, or the client
 // leaves nginx mid-upload) makes the application's read raise OSError, as
 // mod_wsgi's "request data read error"; the access log says so.
