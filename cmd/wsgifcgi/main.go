@@ -26,6 +26,7 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		fitProcs()
+		keepGCFloor()
 		code = serve(os.Args[2:])
 	case "check":
 		code = check(os.Args[2:])
