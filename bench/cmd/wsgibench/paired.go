@@ -59,7 +59,7 @@ func ratioText(p paired, ok bool) string {
 		return "n/a"
 	}
 	if p.n == 1 {
-		return fmt.Sprintf("%.2f×", p.mid)
+		return fmtX(p.mid)
 	}
-	return fmt.Sprintf("%.2f× (rounds %.2f–%.2f)", p.mid, p.lo, p.hi)
+	return fmt.Sprintf("%s (rounds %.2f–%.2f)", fmtX(p.mid), p.lo, p.hi)
 }

@@ -77,3 +77,11 @@ func TestTargetsUsePairedRatios(t *testing.T) {
 		t.Errorf("hello target row: %q", line)
 	}
 }
+
+func TestFmtXShowsTheSideOfALine(t *testing.T) {
+	for x, want := range map[float64]string{1.14: "1.14×", 0.99895: "0.999×", 1.004: "1.004×", 1.0: "1.00×", 0.7996: "0.7996×", 2.003: "2.003×", 0.95: "0.95×"} {
+		if got := fmtX(x); got != want {
+			t.Errorf("fmtX(%v) = %q, want %q", x, got, want)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"runtime"
@@ -198,6 +199,17 @@ func ratio(a, b float64, okA, okB bool) (float64, bool) {
 func fmtRatio(x float64, ok bool) string {
 	if !ok {
 		return "n/a"
+	}
+	return fmtX(x)
+}
+
+// fmtX writes a ratio with two decimals, or as many more as show its side
+// of a target's line (0.8, 1.0, 2.0) that two would round it onto.
+func fmtX(x float64) string {
+	for _, line := range []float64{0.8, 1, 2} {
+		if x != line && math.Abs(x-line) < 0.005 {
+			return fmt.Sprintf("%.*f×", max(3, int(math.Ceil(-math.Log10(math.Abs(x-line))))), x)
+		}
 	}
 	return fmt.Sprintf("%.2f×", x)
 }
