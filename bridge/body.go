@@ -45,7 +45,10 @@ func (p *stdinPipe) Buffer(n int64) error {
 	// until n bytes are here.
 	p.want = n
 	p.signalHoldLocked()
-	defer func() { p.want = 0 }()
+	defer func() {
+		p.want = 0
+		p.signalHoldLocked() // a reader held for a borrower lends now
+	}()
 	for {
 		switch {
 		case p.err != nil:

@@ -13,10 +13,10 @@ import (
 )
 
 // borrow reads the STDIN records of id from a lent descriptor, starting with
-// prefix: whole records up to want content bytes, and then as much again
-// raw, unparsed (read-ahead). It returns the content and what it read and
-// did not parse, which starts at a record header.
-func borrow(fd int, prefix []byte, id uint16, want int) (content, rest []byte, err error) {
+// prefix: whole records up to want content bytes, and then ahead bytes
+// more raw, unparsed (read-ahead). It returns the content and what it read
+// and did not parse, which starts at a record header.
+func borrow(fd int, prefix []byte, id uint16, want, ahead int) (content, rest []byte, err error) {
 	raw := append([]byte(nil), prefix...)
 	fill := func(n int) error {
 		buf := make([]byte, 64<<10)
@@ -53,7 +53,7 @@ func borrow(fd int, prefix []byte, id uint16, want int) (content, rest []byte, e
 		content = append(content, raw[pos+headerLen:pos+headerLen+int(h.ContentLen)]...)
 		pos = end
 	}
-	if err := fill(pos + 100<<10); err != nil { // more than the reader's buffer holds
+	if err := fill(pos + ahead); err != nil {
 		return nil, nil, err
 	}
 	return content, raw[pos:], nil
@@ -85,7 +85,7 @@ func TestLoanReadAheadComesBackFirst(t *testing.T) {
 					l.Repay(loan.Prefix, false, false)
 					return EndStatus{AppStatus: 2} // a second loan: the test fails
 				}
-				content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, 200<<10)
+				content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, 200<<10, 100<<10) // ahead: more than the reader's buffer holds
 				if err != nil {
 					t.Errorf("borrower: %v", err)
 					l.Repay(nil, true, false)
@@ -130,5 +130,75 @@ func TestLoanReadAheadComesBackFirst(t *testing.T) {
 	client.Write(requestBytes(2, true, nil, []byte("after")))
 	if r := readResponse(t, client, 2); !bytes.HasSuffix(r.stdout, []byte(fmt.Sprintf("%x 5", sha256.Sum256([]byte("after"))))) {
 		t.Fatalf("next request: %q", r.stdout)
+	}
+}
+
+// A request that waits for a thread before it reads (the gateway buffers a
+// probe of a large body and asks for the loan, then queues) leaves the rest
+// of its body on the socket for the borrower: the reader takes the probe
+// and at most what one read of its buffer brought, not body-buffer-size.
+func TestWaitingBorrowerLeavesTheBodyOnTheSocket(t *testing.T) {
+	const size, probe = 4 << 20, 64 << 10
+	body := make([]byte, size)
+	for i := range body {
+		body[i] = byte(i*13 + i>>11)
+	}
+	bridged := make(chan int, 1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		l := r.Stdin.(Lender)
+		if err := r.Stdin.(Body).Buffer(probe); err != nil {
+			t.Errorf("buffer: %v", err)
+			return EndStatus{AppStatus: 1}
+		}
+		l.WantLoan()
+		time.Sleep(200 * time.Millisecond) // queued: the reader must not read on meanwhile
+		var got []byte
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := r.Stdin.Read(buf)
+			got = append(got, buf[:n]...)
+			if errors.Is(err, ErrLent) {
+				loan := l.TakeLoan()
+				bridged <- len(got) + len(loan.Prefix)
+				content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, size-len(got), 0)
+				if err != nil {
+					t.Errorf("borrower: %v", err)
+					l.Repay(nil, true, false)
+					return EndStatus{AppStatus: 1}
+				}
+				got = append(got, content...)
+				l.Repay(rest, false, false)
+				continue
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Errorf("read: %v", err)
+				return EndStatus{AppStatus: 1}
+			}
+		}
+		fmt.Fprintf(w, "Content-Type: text/plain\r\n\r\n%x", sha256.Sum256(got))
+		return EndStatus{}
+	}))
+	client := serveConn(t, s)
+	var in []byte
+	in = append(in, beginRec(1, RoleResponder, true)...)
+	in = append(in, rec(typeParams, 1, nil, 0)...)
+	for rest := body; len(rest) > 0; {
+		n := min(len(rest), 32<<10)
+		in = append(in, rec(typeStdin, 1, rest[:n], 0)...)
+		rest = rest[n:]
+	}
+	in = append(in, rec(typeStdin, 1, nil, 0)...)
+	go client.Write(in)
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp := readResponse(t, client, 1)
+	if want := fmt.Sprintf("Content-Type: text/plain\r\n\r\n%x", sha256.Sum256(body)); string(resp.stdout) != want {
+		t.Fatalf("got %q, want %q", resp.stdout, want)
+	}
+	// The probe, plus what came with the read that completed it.
+	if n, max := <-bridged, probe+readBufferSize+headerLen+maxContent; n > max {
+		t.Fatalf("the bridge read %d body bytes before the loan, want at most %d", n, max)
 	}
 }

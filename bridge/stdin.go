@@ -49,6 +49,7 @@ type stdinPipe struct {
 	closed   bool     // the handler is done; later input is dropped
 
 	want       int64 // Buffer waits for this many unread bytes
+	consumed   bool  // the handler has read: the reader may run ahead to limit
 	responding bool  // the response has started: the reader never holds again
 	held       bool  // the connection reader waits in settle
 	unheld     bool  // the connection closes: it never holds again
@@ -81,16 +82,23 @@ func newStdinPipe(mem *stdinMemory, dir string) *stdinPipe {
 
 // fullLocked reports whether the connection reader should hold rather than
 // read more STDIN for this pipe (see stdinPipe): the response has not
-// started, the handler has bytes to read, the next record may not fit in
-// memory or the spool still has bytes to give, and no Buffer waits for
-// more.
+// started, the handler has bytes to read, no Buffer waits for more, and
+// the next record may not fit in memory, the spool still has bytes to
+// give, or a borrower wants the rest (it reads from the socket what the
+// bridge leaves there). Until the handler first reads, memory counts as
+// full at stdinSmall: a request that waits for a thread, and may yet lend
+// the connection, then takes no more of its body than Buffer asks.
 func (p *stdinPipe) fullLocked() bool {
 	if p.responding || p.unheld || p.closed || p.err != nil || p.eof {
 		return false
 	}
 	mem := len(p.buf) - p.r
 	unread := int64(mem) + p.spooled()
-	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > p.limit)
+	limit := p.limit
+	if !p.consumed {
+		limit = min(limit, stdinSmall)
+	}
+	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > limit || p.lendWanted)
 }
 
 // settle holds the connection reader while the pipe is full, until the
@@ -117,7 +125,7 @@ func (p *stdinPipe) unhold() {
 
 // signalHoldLocked wakes a holding reader that need hold no more.
 func (p *stdinPipe) signalHoldLocked() {
-	if p.held && !p.fullLocked() {
+	if p.held && (!p.fullLocked() || p.lendableLocked()) {
 		p.holdCond.Signal()
 	}
 }
@@ -295,6 +303,7 @@ func (p *stdinPipe) Read(b []byte) (int, error) {
 			return 0, err
 		}
 	}
+	p.consumed = true
 	if p.r < len(p.buf) {
 		n := copy(b, p.buf[p.r:])
 		p.r += n

@@ -62,9 +62,15 @@ func (b *body) Read(p []byte) (int, error) {
 // connection (pyworker.Lender) when the request's every worker may: the
 // connection may carry other requests after this one, and only a bridge
 // whose every process group runs as one identity hands it to a worker.
+// The loan is asked for at once, not when a worker starts the request: the
+// connection reader then stops at what awaitBody waited for, where it would
+// read on to body-buffer-size while the request waits for a thread, bytes
+// that would cross the bridge and the pipe instead of being read by the
+// worker from the socket.
 func (b *body) lend(r *bridge.Request, allowed bool) {
 	if l, ok := r.Stdin.(bridge.Lender); ok && allowed && b.r == r.Stdin && b.length > 0 {
 		b.lender = l
+		l.WantLoan()
 	}
 }
 

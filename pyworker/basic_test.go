@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -344,5 +345,60 @@ func TestHeadSendsNoBody(t *testing.T) {
 	_, res, err, _ = serve(t, w, env(t, "big.wsgi", "QUERY_STRING", "4"), nil)
 	if err != nil || res.BytesOut != 4<<20 {
 		t.Fatalf("GET: %v, %d bytes", err, res.BytesOut)
+	}
+}
+
+// offeredBody is a Lender whose loan is on offer before the worker asks
+// (as the gateway offers it while the request waits): its first read after
+// prefix fails with ErrLent until the loan is taken and repaid.
+type offeredBody struct {
+	prefix, rest []byte
+	offered      bool
+	repaid       [][]byte
+}
+
+func (b *offeredBody) Read(p []byte) (int, error) {
+	if len(b.prefix) > 0 {
+		n := copy(p, b.prefix)
+		b.prefix = b.prefix[n:]
+		return n, nil
+	}
+	if b.offered {
+		return 0, ErrLent
+	}
+	if len(b.rest) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.rest)
+	b.rest = b.rest[n:]
+	return n, nil
+}
+
+func (b *offeredBody) WantLoan() bool { return true }
+
+func (b *offeredBody) TakeLoan() *Loan {
+	if !b.offered {
+		return nil
+	}
+	return &Loan{FD: -1, Prefix: []byte("unparsed")}
+}
+
+func (b *offeredBody) Repay(leftover []byte, n int64, broken, stalled bool) {
+	b.offered = false
+	b.repaid = append(b.repaid, leftover)
+}
+
+// A worker that cannot borrow (lending is off) gives back a loan offered
+// before it came, untouched, and reads the rest of the body as usual.
+func TestOfferedLoanGoesBackToAWorkerThatCannotBorrow(t *testing.T) {
+	w, _ := startWorker(t, Config{Threads: 1})
+	b := &offeredBody{prefix: []byte(strings.Repeat("a", 1000)), rest: []byte(strings.Repeat("b", 3000)), offered: true}
+	want := string(b.prefix) + string(b.rest)
+	out, _, err, _ := serve(t, w, env(t, "echo.wsgi", "REQUEST_METHOD", "POST", "CONTENT_LENGTH", itoa(len(want))), b)
+	if err != nil || out.String() != want {
+		t.Fatalf("got %d bytes %.20q..., %v", out.body.Len(), out.String(), err)
+	}
+	if len(b.repaid) != 1 || string(b.repaid[0]) != "unparsed" {
+		t.Fatalf("repaid %q, want the loan's prefix once", b.repaid)
 	}
 }

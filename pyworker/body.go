@@ -22,11 +22,21 @@ func (w *Worker) pumpBody(s *stream, c *Call) {
 		}
 		m, err := c.Body.Read(buf[headerSize : headerSize+n])
 		s.giveBack(n - m)
-		if lender != nil && errors.Is(err, ErrLent) {
-			if !w.lend(s, lender) {
-				return
+		if errors.Is(err, ErrLent) {
+			if lender != nil {
+				if !w.lend(s, lender) {
+					return
+				}
+				continue
 			}
-			continue
+			if l, ok := c.Body.(Lender); ok {
+				// Offered to a worker that cannot borrow (the caller asked
+				// before it knew which worker): back at once; reads go on.
+				if loan := l.TakeLoan(); loan != nil {
+					l.Repay(loan.Prefix, 0, false, false)
+				}
+				continue
+			}
 		}
 		var flags uint8
 		switch {
