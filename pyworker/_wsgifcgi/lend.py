@@ -66,33 +66,50 @@ class Loan:
         EOF, an error, the idle timeout, or cancelled() true (asked every
         SLICE of a wait). owed: body bytes still to come (CONTENT_LENGTH
         less those read), if known."""
+        if self.over:
+            return b''
         parts = []
         want = n
         view = self.view
-        while want and not self.over:
-            if self.left:
-                start = self.start
-                k = min(self.left, self.end - start, want)
+        start, left = self.start, self.left
+        while want:
+            if left:
+                k = self.end - start
+                if k > left:
+                    k = left
+                if k > want:
+                    k = want
                 if not k:
-                    if parts or not self._fill(cancelled, owed):
+                    if parts:
+                        break
+                    self.start = start
+                    filled = self._fill(cancelled, owed)
+                    start = self.start   # _fill moves the bytes to the front
+                    if not filled:
                         break
                     continue
                 parts.append(view[start:start + k])
-                self.start = start + k
-                self.left -= k
+                start += k
+                left -= k
                 want -= k
                 continue
             # Between records: the padding of the last one, then a header.
-            pos = self.start + self.pad
+            pos = start + self.pad
             if self.end - pos < 8:
-                if parts or not self._fill(cancelled, owed):
+                if parts:
+                    break
+                self.start = start
+                filled = self._fill(cancelled, owed)
+                start = self.start
+                if not filled:
                     break
                 continue
             ver, typ, rid, clen, plen = FCGI.unpack_from(self.buf, pos)
             if ver != 1 or typ != FCGI_STDIN or rid != self.rid or not clen:
-                self.start, self.pad, self.over = pos, 0, True
+                start, self.pad, self.over = pos, 0, True
                 break
-            self.start, self.left, self.pad = pos + 8, clen, plen
+            start, left, self.pad = pos + 8, clen, plen
+        self.start, self.left = start, left
         if not parts:
             return b''
         data = parts[0].tobytes() if len(parts) == 1 else b''.join(parts)
