@@ -59,6 +59,42 @@ func borrow(fd int, prefix []byte, id uint16, want, ahead int) (content, rest []
 	return content, raw[pos:], nil
 }
 
+// readLending reads r's body as a worker does, borrowing the connection
+// whenever the reader lends it: loaned gets each loan and the body bytes
+// read before it, and says how many content bytes to borrow and how many
+// to read ahead, or false to give the loan back untouched and fail.
+func readLending(t *testing.T, r *Request, size int, loaned func(loan *Loan, n int) (want, ahead int, ok bool)) ([]byte, bool) {
+	l := r.Stdin.(Lender)
+	var got []byte
+	buf := make([]byte, size)
+	for {
+		n, err := r.Stdin.Read(buf)
+		got = append(got, buf[:n]...)
+		switch {
+		case errors.Is(err, ErrLent):
+			loan := l.TakeLoan()
+			want, ahead, ok := loaned(loan, len(got))
+			if !ok {
+				l.Repay(loan.Prefix, false, false)
+				return got, false
+			}
+			content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, want, ahead)
+			if err != nil {
+				t.Errorf("borrower: %v", err)
+				l.Repay(nil, true, false)
+				return got, false
+			}
+			got = append(got, content...)
+			l.Repay(rest, false, false)
+		case err == io.EOF:
+			return got, true
+		case err != nil:
+			t.Errorf("read: %v", err)
+			return got, false
+		}
+	}
+}
+
 // A borrower that read ahead gives back more than the reader's buffer
 // holds: the reader parses those bytes first, and lends the request no
 // second time (it asked once; the bytes it gave back come first).
@@ -69,39 +105,16 @@ func TestLoanReadAheadComesBackFirst(t *testing.T) {
 	}
 	loans := make(chan int, 4)
 	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		l := r.Stdin.(Lender)
 		if r.ID == 1 { // the next request reads as a plain one
-			l.WantLoan()
+			r.Stdin.(Lender).WantLoan()
 		}
-		var got []byte
-		buf := make([]byte, 32<<10)
-		for {
-			n, err := r.Stdin.Read(buf)
-			got = append(got, buf[:n]...)
-			if errors.Is(err, ErrLent) {
-				loan := l.TakeLoan()
-				loans <- len(got)
-				if len(loans) > 1 {
-					l.Repay(loan.Prefix, false, false)
-					return EndStatus{AppStatus: 2} // a second loan: the test fails
-				}
-				content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, 200<<10, 100<<10) // ahead: more than the reader's buffer holds
-				if err != nil {
-					t.Errorf("borrower: %v", err)
-					l.Repay(nil, true, false)
-					return EndStatus{AppStatus: 1}
-				}
-				got = append(got, content...)
-				l.Repay(rest, false, false)
-				continue
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Errorf("read: %v", err)
-				return EndStatus{AppStatus: 1}
-			}
+		got, ok := readLending(t, r, 32<<10, func(loan *Loan, n int) (int, int, bool) {
+			loans <- n
+			// A second loan fails the test; ahead: more than the reader's buffer holds.
+			return 200 << 10, 100 << 10, len(loans) == 1
+		})
+		if !ok {
+			return EndStatus{AppStatus: 1}
 		}
 		fmt.Fprintf(w, "Content-Type: text/plain\r\n\r\n%x %d", sha256.Sum256(got), len(got))
 		return EndStatus{}
@@ -145,38 +158,18 @@ func TestWaitingBorrowerLeavesTheBodyOnTheSocket(t *testing.T) {
 	}
 	bridged := make(chan int, 1)
 	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
-		l := r.Stdin.(Lender)
 		if err := r.Stdin.(Body).Buffer(probe); err != nil {
 			t.Errorf("buffer: %v", err)
 			return EndStatus{AppStatus: 1}
 		}
-		l.WantLoan()
+		r.Stdin.(Lender).WantLoan()
 		time.Sleep(200 * time.Millisecond) // queued: the reader must not read on meanwhile
-		var got []byte
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := r.Stdin.Read(buf)
-			got = append(got, buf[:n]...)
-			if errors.Is(err, ErrLent) {
-				loan := l.TakeLoan()
-				bridged <- len(got) + len(loan.Prefix)
-				content, rest, err := borrow(loan.FD, loan.Prefix, loan.ID, size-len(got), 0)
-				if err != nil {
-					t.Errorf("borrower: %v", err)
-					l.Repay(nil, true, false)
-					return EndStatus{AppStatus: 1}
-				}
-				got = append(got, content...)
-				l.Repay(rest, false, false)
-				continue
-			}
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Errorf("read: %v", err)
-				return EndStatus{AppStatus: 1}
-			}
+		got, ok := readLending(t, r, 64<<10, func(loan *Loan, n int) (int, int, bool) {
+			bridged <- n + len(loan.Prefix)
+			return size - n, 0, true
+		})
+		if !ok {
+			return EndStatus{AppStatus: 1}
 		}
 		fmt.Fprintf(w, "Content-Type: text/plain\r\n\r\n%x", sha256.Sum256(got))
 		return EndStatus{}
