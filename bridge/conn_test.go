@@ -719,6 +719,30 @@ func TestStdinHeldUntilRead(t *testing.T) {
 	sendAndCompare(t, s, spool, size, &sent, res)
 }
 
+// A small body is read to its end before its handler reads any of it: the
+// hold before the first read starts at stdinSmall, so a request waiting for
+// a thread keeps its STDIN end, and its answer can go out whole with it.
+func TestSmallStdinReadToItsEndUnread(t *testing.T) {
+	noLeaks(t)
+	ended := make(chan bool, 1)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		select {
+		case <-r.Stdin.(*stdinPipe).ended:
+			ended <- true
+		case <-time.After(2 * time.Second):
+			ended <- false
+		}
+		io.Copy(io.Discard, r.Stdin)
+		return EndStatus{}
+	}))
+	client := serveConn(t, s)
+	client.Write(requestBytes(1, true, nil, make([]byte, 40<<10)))
+	readResponse(t, client, 1)
+	if !<-ended {
+		t.Fatal("the reader held a 40 KiB body short of its end while the handler read none")
+	}
+}
+
 // Closing the server ends a connection whose reader holds a body back,
 // even while the handler goes on ignoring it.
 func TestCloseWakesHeldReader(t *testing.T) {

@@ -85,20 +85,20 @@ func newStdinPipe(mem *stdinMemory, dir string) *stdinPipe {
 // started, the handler has bytes to read, no Buffer waits for more, and
 // the next record may not fit in memory, the spool still has bytes to
 // give, or a borrower wants the rest (it reads from the socket what the
-// bridge leaves there). Until the handler first reads, memory counts as
-// full at stdinSmall: a request that waits for a thread, and may yet lend
-// the connection, then takes no more of its body than Buffer asks.
+// bridge leaves there). Until the handler first reads, stdinSmall bytes
+// are enough: a request that waits for a thread, and may yet lend the
+// connection, then takes little more of its body than Buffer asks, while a
+// small body is read to its end at once.
 func (p *stdinPipe) fullLocked() bool {
 	if p.responding || p.unheld || p.closed || p.err != nil || p.eof {
 		return false
 	}
 	mem := len(p.buf) - p.r
 	unread := int64(mem) + p.spooled()
-	limit := p.limit
-	if !p.consumed {
-		limit = min(limit, stdinSmall)
+	if unread == 0 || unread < p.want {
+		return false
 	}
-	return unread > 0 && unread >= p.want && (p.spooled() > 0 || mem+maxContent > limit || p.lendWanted)
+	return p.spooled() > 0 || mem+maxContent > p.limit || p.lendWanted || !p.consumed && mem >= stdinSmall
 }
 
 // settle holds the connection reader while the pipe is full, until the
