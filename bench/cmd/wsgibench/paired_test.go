@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 )
@@ -83,5 +84,16 @@ func TestFmtXShowsTheSideOfALine(t *testing.T) {
 		if got := fmtX(x); got != want {
 			t.Errorf("fmtX(%v) = %q, want %q", x, got, want)
 		}
+	}
+}
+
+func TestSpreadIsTheWidestCell(t *testing.T) {
+	r := &report{res: results{"1×1": {}, "2×4": {}}, names: map[string]string{"wsgifcgi": "wsgifcgi", "uwsgi": "uWSGI"}}
+	r.res["1×1"]["wsgifcgi"] = map[string][]sample{"hello": rounds(1000, 1100, 900)}  // 20% of 1000
+	r.res["2×4"]["uwsgi"] = map[string][]sample{"hello": rounds(500, 800, 1000, 700)} // 50% of 750
+	r.res["2×4"]["wsgifcgi"] = map[string][]sample{"hello": rounds(2000)}             // one round: no spread
+	sp, where := r.spread()
+	if math.Abs(sp-0.5/0.75) > 1e-9 || where != "uWSGI hello at 2×4" {
+		t.Fatalf("spread = %v at %q; want %v at uWSGI hello at 2×4", sp, where, 0.5/0.75)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -127,17 +128,12 @@ func (r *report) spread() (float64, string) {
 					continue
 				}
 				sc := scenarioByKey(sk)
-				lo, hi := 0.0, 0.0
-				v0 := headline(sc)
+				head := headline(sc)
+				vs := make([]float64, len(ss))
 				for i, s := range ss {
-					v := v0(s)
-					if i == 0 || v < lo {
-						lo = v
-					}
-					if v > hi {
-						hi = v
-					}
+					vs[i] = head(s)
 				}
+				lo, hi := slices.Min(vs), slices.Max(vs)
 				m, _ := r.value(cs, key, sk)
 				if m > 0 && (hi-lo)/m > best {
 					best, where = (hi-lo)/m, fmt.Sprintf("%s %s at %s", r.names[key], sc.name, cs)
