@@ -184,7 +184,13 @@ func (c *conn) requestDone(r *request) {
 		c.ka.since = c.srv.clock()
 		c.rewaitLocked()
 	}
+	// Shutdown found this connection with nothing in progress but this
+	// handler still running (it wrote its end first): it is idle now.
+	closeNow := c.ka.closeIdle && c.handlers == 0 && c.inProgress == 0 && len(c.reqs) == 0
 	c.mu.Unlock()
+	if closeNow {
+		c.close()
+	}
 }
 
 // lastEndedLocked runs when the last request in progress has ended. A
@@ -210,8 +216,8 @@ func (c *conn) drained() bool {
 }
 
 // shutdown closes the connection now if idle, else once its requests end.
-// (A handler may still be writing the end of a request that no longer
-// counts as in progress: Shutdown closes such connections once none runs.)
+// (A handler may still run after its request ended, EndWith: the
+// connection then closes when the last one returns, requestDone.)
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.ka.closeIdle = true

@@ -36,6 +36,45 @@ func dial(t *testing.T, path string) net.Conn {
 	return c
 }
 
+// A connection whose request has ended (EndWith) while its handler still
+// runs is idle once that handler returns, and Shutdown closes it then, not
+// after the requests of other connections are done.
+func TestShutdownClosesWhenTheLastHandlerReturns(t *testing.T) {
+	noLeaks(t)
+	ended, finish := make(chan struct{}), make(chan struct{})
+	started, release := make(chan struct{}), make(chan struct{})
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		if len(r.Params) > 0 && r.Params[0].Name == "QUICK" {
+			if ok, err := w.(Ender).EndWith([]byte("Status: 200 OK\r\n\r\n"), []byte("quick")); !ok || err != nil {
+				t.Errorf("EndWith: %v %v", ok, err)
+			}
+			close(ended)
+			<-finish // still running after its request ended
+			return EndStatus{}
+		}
+		close(started)
+		<-release
+		return EndStatus{}
+	}))
+	path, _ := serveUnix(t, s)
+	busy, idle := dial(t, path), dial(t, path)
+	idle.Write(requestBytes(1, true, []Param{{"QUICK", "1"}}, nil))
+	readResponse(t, idle, 1)
+	<-ended
+	busy.Write(requestBytes(1, true, nil, nil))
+	<-started
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	time.Sleep(50 * time.Millisecond) // Shutdown has found idle's handler running
+	close(finish)
+	expectClosed(t, idle, 2*time.Second)
+	close(release)
+	readResponse(t, busy, 1)
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
+
 func TestShutdownWaitsForInFlight(t *testing.T) {
 	noLeaks(t)
 	started, release := make(chan struct{}), make(chan struct{})
