@@ -79,36 +79,30 @@ class Loan:
                     k = left
                 if k > want:
                     k = want
-                if not k:
-                    if parts:
-                        break
-                    self.start = start
-                    filled = self._fill(cancelled, owed)
-                    start = self.start   # _fill moves the bytes to the front
-                    if not filled:
-                        break
+                if k:
+                    parts.append(view[start:start + k])
+                    start += k
+                    left -= k
+                    want -= k
                     continue
-                parts.append(view[start:start + k])
-                start += k
-                left -= k
-                want -= k
-                continue
-            # Between records: the padding of the last one, then a header.
-            pos = start + self.pad
-            if self.end - pos < 8:
-                if parts:
-                    break
-                self.start = start
-                filled = self._fill(cancelled, owed)
-                start = self.start
-                if not filled:
-                    break
-                continue
-            ver, typ, rid, clen, plen = FCGI.unpack_from(self.buf, pos)
-            if ver != 1 or typ != FCGI_STDIN or rid != self.rid or not clen:
-                start, self.pad, self.over = pos, 0, True
+            else:
+                # Between records: the padding of the last one, then a header.
+                pos = start + self.pad
+                if self.end - pos >= 8:
+                    ver, typ, rid, clen, plen = FCGI.unpack_from(self.buf, pos)
+                    if ver != 1 or typ != FCGI_STDIN or rid != self.rid or not clen:
+                        start, self.pad, self.over = pos, 0, True
+                        break
+                    start, left, self.pad = pos + 8, clen, plen
+                    continue
+            # The buffer holds no more: give what is taken, or read more.
+            if parts:
                 break
-            start, left, self.pad = pos + 8, clen, plen
+            self.start = start
+            filled = self._fill(cancelled, owed)
+            start = self.start   # _fill moves the bytes to the front
+            if not filled:
+                break
         self.start, self.left = start, left
         if not parts:
             return b''
