@@ -54,11 +54,14 @@ type keepalive struct {
 	drainUntil time.Time // draining: STDIN still coming is discarded until then
 }
 
-// idleLocked reports whether the connection may linger and park: no
-// request in progress or expecting STDIN, no handler that may still
-// write, and not closing.
-func (c *conn) idleLocked() bool {
-	return c.inProgress == 0 && c.handlers == 0 && len(c.reqs) == 0 && !c.ka.closeIdle
+// idleLocked reports whether the connection may linger and park: quiet
+// and not closing.
+func (c *conn) idleLocked() bool { return c.quietLocked() && !c.ka.closeIdle }
+
+// quietLocked reports whether nothing uses the connection: no request in
+// progress or expecting STDIN, and no handler that may still write.
+func (c *conn) quietLocked() bool {
+	return c.inProgress == 0 && c.handlers == 0 && len(c.reqs) == 0
 }
 
 // wait starts the reader's wait for the next record (nothing is buffered).
@@ -180,13 +183,14 @@ func (c *conn) requestDone(r *request) {
 		c.spare = r.Params[:0]
 	}
 	r.Params = nil
-	if c.idleLocked() {
+	quiet := c.quietLocked()
+	if quiet && !c.ka.closeIdle {
 		c.ka.since = c.srv.clock()
 		c.rewaitLocked()
 	}
-	// Shutdown found this connection with nothing in progress but this
-	// handler still running (it wrote its end first): it is idle now.
-	closeNow := c.ka.closeIdle && c.handlers == 0 && c.inProgress == 0 && len(c.reqs) == 0
+	// A closing connection that Shutdown found with this handler still
+	// running (it wrote its end first) closes now that it is quiet.
+	closeNow := quiet && c.ka.closeIdle
 	c.mu.Unlock()
 	if closeNow {
 		c.close()
