@@ -183,14 +183,13 @@ func (c *conn) requestDone(r *request) {
 		c.spare = r.Params[:0]
 	}
 	r.Params = nil
-	quiet := c.quietLocked()
-	if quiet && !c.ka.closeIdle {
+	if c.quietLocked() && !c.ka.closeIdle {
 		c.ka.since = c.srv.clock()
 		c.rewaitLocked()
 	}
 	// A closing connection that Shutdown found with this handler still
-	// running (it wrote its end first) closes now that it is quiet.
-	closeNow := quiet && c.ka.closeIdle
+	// running (it wrote its end first) closes now, or drains first.
+	closeNow := c.ka.closeIdle && c.inProgress == 0 && c.handlers == 0 && c.lastEndedLocked()
 	c.mu.Unlock()
 	if closeNow {
 		c.close()
@@ -206,7 +205,9 @@ func (c *conn) lastEndedLocked() bool {
 		if len(c.reqs) == 0 {
 			return true
 		}
-		c.ka.drainUntil = time.Now().Add(c.srv.readTimeout())
+		if c.ka.drainUntil.IsZero() {
+			c.ka.drainUntil = time.Now().Add(c.srv.readTimeout())
+		}
 	}
 	c.rewaitLocked()
 	return false
@@ -221,13 +222,15 @@ func (c *conn) drained() bool {
 
 // shutdown closes the connection now if idle, else once its requests end.
 // (A handler may still run after its request ended, EndWith: the
-// connection then closes when the last one returns, requestDone.)
+// connection then closes when the last one returns, requestDone.) STDIN
+// still coming for an ended request is drained first, as when the last
+// request of a closing connection ends.
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.ka.closeIdle = true
-	idle := c.inProgress == 0 && c.handlers == 0
+	closeNow := c.inProgress == 0 && c.handlers == 0 && c.lastEndedLocked()
 	c.mu.Unlock()
-	if idle {
+	if closeNow {
 		c.close()
 	}
 }

@@ -279,3 +279,38 @@ func TestUnixConnSendBuffer(t *testing.T) {
 		t.Errorf("response of %d bytes, want at least %d", len(got.stdout), size)
 	}
 }
+
+// A request refused before its STDIN came (here: PARAMS over
+// MaxParamsBytes) leaves STDIN to come after its end. Shutdown then closes
+// the connection once the front end has sent it, as the end of the last
+// request does on a closing connection, not at once, under the web
+// server's writes.
+func TestShutdownDrainsStdinStillComing(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, echoHandler())
+	s.MaxParamsBytes = 100
+	path, _ := serveUnix(t, s)
+	c := dial(t, path)
+	in := beginRec(1, RoleResponder, true)
+	in = append(in, rec(typeParams, 1, encodePairs(Param{"A", strings.Repeat("x", 100)}), 0)...)
+	in = append(in, rec(typeParams, 1, nil, 0)...)
+	in = append(in, rec(typeStdin, 1, make([]byte, 1000), 0)...)
+	c.Write(in)
+	if r := readResponse(t, c, 1); !strings.HasPrefix(string(r.stdout), "Status: 4") {
+		t.Fatalf("stdout %q", r.stdout)
+	}
+	shut := make(chan error, 1)
+	go func() { shut <- s.Shutdown(context.Background()) }()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	if n, err := c.Read(make([]byte, 1)); n > 0 || !isNetTimeout(err) {
+		t.Fatalf("closed before STDIN ended: %d bytes, %v", n, err)
+	}
+	c.SetReadDeadline(time.Time{})
+	if _, err := c.Write(append(rec(typeStdin, 1, make([]byte, 3000), 0), rec(typeStdin, 1, nil, 0)...)); err != nil {
+		t.Fatalf("rest of STDIN: %v", err)
+	}
+	expectClosed(t, c, 2*time.Second)
+	if err := <-shut; err != nil {
+		t.Errorf("Shutdown: %v", err)
+	}
+}
