@@ -53,7 +53,7 @@ class Counters:
         environ['mod_wsgi.thread_id'] = st[0]
         environ['mod_wsgi.thread_requests'] = st[1]
         environ['mod_wsgi.total_requests'] = self.total
-        environ['mod_wsgi.script_start'] = str(int(time.time() * 1000000))
+        environ['mod_wsgi.script_start'] = str(time.time_ns() // 1000)
         st[1] += 1
 
     def end(self):

@@ -86,42 +86,42 @@ class Channel:
         self.writing = False
 
     def send(self, parts):
-        with self.lock:
-            self.out += parts
-            if self.writing:
-                return
-            self.writing = True
-        self._drain()
-
-    def _drain(self):
         lock = self.lock
+        lock.acquire()
+        if self.writing:
+            self.out += parts
+            lock.release()
+            return
+        self.writing = True
+        lock.release()
         try:
             while True:
-                with lock:
-                    parts = self.out
-                    if not parts:
-                        self.writing = False
-                        return
-                    self.out = []
                 self._write(parts)
+                lock.acquire()
+                parts = self.out
+                if not parts:
+                    self.writing = False
+                    lock.release()
+                    return
+                self.out = []
+                lock.release()
         except BaseException:
             with lock:
                 self.writing = False
             raise
 
-    def _write(self, parts):
-        total = 0
-        for p in parts:
-            total += len(p)
-        if len(parts) > 64 or (total <= JOIN_MAX and len(parts) > 1):
-            parts = [b''.join(parts)]
-        n = os.writev(self.fd, parts) if len(parts) > 1 else os.write(self.fd, parts[0])
+    def _write(self, parts, write=os.write, writev=os.writev):
+        total = sum(map(len, parts))
+        if total <= JOIN_MAX or len(parts) > 64:
+            n = write(self.fd, b''.join(parts))
+        else:
+            n = writev(self.fd, parts)
         if n == total:
             return
         # A signal or a full pipe cut the write short: finish it byte-exact.
         rest = memoryview(b''.join(parts))[n:]
         while rest:
-            rest = rest[os.write(self.fd, rest):]
+            rest = rest[write(self.fd, rest):]
 
     def frame(self, typ, sid, payload=b'', flags=0):
         self.send([HDR.pack(typ, flags, sid, len(payload)), payload])
@@ -209,9 +209,8 @@ class FrameReader:
             if not self._fill(want):
                 return None
 
-    def next_buffered(self):
-        """The next frame if it is all in the buffer, else None; no reading."""
-        return self._frame()
+    # The next frame if it is all in the buffer, else None; no reading.
+    next_buffered = _frame
 
     def read_nowait(self):
         """The next frame if it can be had without waiting, else None."""

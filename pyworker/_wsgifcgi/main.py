@@ -380,7 +380,7 @@ class Worker:
         if 'mod_wsgi.queue_start' in environ:
             # A daemon process: when it took the request off its queue, in
             # µs since the epoch, a string as mod_wsgi's other times are.
-            environ['mod_wsgi.daemon_start'] = str(int(time.time() * 1000000))
+            environ['mod_wsgi.daemon_start'] = str(time.time_ns() // 1000)
             # One connection per request: the pipe is always there.
             environ['mod_wsgi.daemon_connects'] = '1'
         length = environ.get('CONTENT_LENGTH')

@@ -204,10 +204,11 @@ class Request:
 class Input:
     """wsgi.input: the request body, pulled from Go as it is read."""
 
+    _pending = b''       # read ahead by readline
+
     def __init__(self, req, length):
         self._req = req
         self._left = length       # None: until the end of the body
-        self._pending = b''       # read ahead by readline
 
     def _chunk(self, n):
         if self._pending:
@@ -283,11 +284,12 @@ _errors_lock = threading.Lock()
 class Errors:
     """wsgi.errors: text lines sent as LOG frames of the request."""
 
+    _buf = ''
+    _lock = _errors_lock
+
     def __init__(self, chan, sid):
         self._chan = chan
         self._sid = sid
-        self._buf = ''
-        self._lock = _errors_lock
 
     def write(self, s):
         if not isinstance(s, str):
@@ -305,6 +307,8 @@ class Errors:
             self.write(s)
 
     def flush(self):
+        if not self._buf:   # nothing held (a write racing this misses it with the lock too)
+            return
         with self._lock:
             text, self._buf = self._buf, ''
         if text:

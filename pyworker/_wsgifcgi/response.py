@@ -4,6 +4,8 @@ send window."""
 
 import os
 import re
+import struct
+from itertools import chain as _chain
 import traceback
 
 from . import frames
@@ -11,7 +13,9 @@ from .frames import (HEAD_MAX, L_ERROR, L_WARN, MAX_DATA, OUT_ABORTED, OUT_APP_E
                      OUT_TRUNCATED, T_DATA, T_END, T_HEADERS, T_RESPONSE, WHOLE_MAX)
 from .request import Aborted
 
-HDR, U32 = frames.HDR, frames.U32   # assigned, not imported: see frames.HDR
+HDR = frames.HDR   # assigned, not imported: see frames.HDR
+# A RESPONSE frame's header and the length of its HEADERS part.
+WHOLE_HDR = struct.Struct(HDR.format + 'I')
 
 HOP_BY_HOP = frozenset((
     'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization',
@@ -45,10 +49,12 @@ class FileWrapper:
 _good_statuses = set()
 _good_names = {}      # name -> it is Content-Length
 _good_pairs = {}      # (name, value) -> it is Content-Length
+_good_heads = {}      # (status, tuple of headers) -> (HEADERS payload, Content-Length)
+_TUPLE, _STR = {tuple}, {str}
 
 
 def check_status(status):
-    if status in _good_statuses:
+    if status in _good_statuses and type(status) is str:
         return
     if type(status) is not str:
         raise TypeError('expected unicode object, value of type %s found'
@@ -104,6 +110,23 @@ def check_header(item):
 def encode_headers(status, headers):
     """Validates start_response arguments and returns the HEADERS payload and
     the declared Content-Length (None if absent)."""
+    try:
+        key = (status, tuple(headers))
+        done = _good_heads.get(key)
+    except TypeError:    # not iterable, or unhashable: not headers that pass
+        key = done = None
+    # A hit is an equal status and list: it passes as it is only in the
+    # exact types checked (str and tuples of two str, not subclasses).
+    if done is not None and type(status) is str and type(headers) is list \
+            and set(map(type, headers)) <= _TUPLE and set(map(type, _chain(*headers))) <= _STR:
+        return done
+    done = _encode_headers(status, headers)
+    if key is not None and len(done[0]) <= 2048 and len(_good_heads) < 512:
+        _good_heads[key] = done
+    return done
+
+
+def _encode_headers(status, headers):
     check_status(status)
     if type(headers) is not list:
         raise TypeError('response headers must be a list')
@@ -132,6 +155,15 @@ class Response:
     """One response: start_response, write(), and the running of the
     application to the end of what it returns."""
 
+    # Until set on the instance (class attributes: a response that never
+    # sets one costs no assignment).
+    status = None
+    head = None          # encoded HEADERS payload, until sent
+    sent = False         # HEADERS went out
+    left = None          # Content-Length still to send
+    dropped = 0
+    held = None          # a whole response's body blocks, sent with its end
+
     def __init__(self, req, chan, environ):
         self.req = req
         self.chan = chan
@@ -139,12 +171,6 @@ class Response:
         # The web server sends no body for HEAD: the application still runs
         # to the end (generators, close()), but its bytes stay here.
         self.head_only = environ.get('REQUEST_METHOD') == 'HEAD'
-        self.status = None
-        self.head = None          # encoded HEADERS payload, until sent
-        self.sent = False         # HEADERS went out
-        self.left = None          # Content-Length still to send
-        self.dropped = 0
-        self.held = None          # a whole response's body blocks, sent with its end
 
     def start_response(self, status, headers, exc_info=None):
         if exc_info is not None:
@@ -231,17 +257,18 @@ class Response:
         return OUT_OK
 
     def end(self, outcome):
-        self.req.repay(True)
-        sid, held = self.req.sid, self.held
+        req, held = self.req, self.held
+        if req.loan is not None or not req.eof:   # else repay has nothing to do
+            req.repay(True)
         if held is None:
-            self.chan.send([HDR.pack(T_END, outcome, sid, 0)])
+            self.chan.send([HDR.pack(T_END, outcome, req.sid, 0)])
             return
         # A whole response: headers, body and end in one frame.
         self.held, self.sent = None, True
         head, self.head = self.head, None
         body = held[0] if len(held) == 1 else b''.join(held)
-        self.chan.send([HDR.pack(T_RESPONSE, outcome, sid, 4 + len(head) + len(body)),
-                        U32.pack(len(head)), head, body])
+        self.chan.send([WHOLE_HDR.pack(T_RESPONSE, outcome, req.sid, 4 + len(head) + len(body), len(head)),
+                        head, body])
 
     def run(self, app, script):
         """Calls the application and sends what it returns; the outcome."""
@@ -252,18 +279,28 @@ class Response:
             if type(result) in (list, tuple) and len(result) == 1 and not self.sent and \
                     isinstance(result[0], bytes) and len(result[0]) <= WHOLE_MAX:
                 # The whole response fits one write with END.
-                self.held = []
-                self.write(result[0])
-            elif isinstance(result, FileWrapper):
-                self.send_file(result)
-            else:
-                if self.left is not None and self.left <= WHOLE_MAX and not self.sent:
-                    # A declared length that fits a whole response (Django's and
-                    # Flask's responses): its blocks go out with the end.
+                data = result[0]
+                if self.status is not None and not self.req.aborted and self.left in (None, len(data)):
+                    # What write() and finish() come to for a body as long
+                    # as declared, without their calls.
+                    self.held = [] if self.head_only else [data]
+                    if self.left:
+                        self.left = 0
+                else:
                     self.held = []
-                for block in result:
-                    self.write(block)
-            outcome = self.finish()
+                    self.write(data)
+                    outcome = self.finish()
+            else:
+                if isinstance(result, FileWrapper):
+                    self.send_file(result)
+                else:
+                    if self.left is not None and self.left <= WHOLE_MAX and not self.sent:
+                        # A declared length that fits a whole response (Django's
+                        # and Flask's responses): its blocks go out with the end.
+                        self.held = []
+                    for block in result:
+                        self.write(block)
+                outcome = self.finish()
         except BaseException:
             outcome = self.failed(script)
         finally:

@@ -26,12 +26,17 @@ class HeadersTest(unittest.TestCase):
         # Checked once, then known: the same answer again.
         for _ in range(2):
             self.assertEqual(encode_headers('200 OK', [('content-length', '0')])[1], 0)
-        # A known header is still refused in any other shape than a tuple.
+        # A known header, or a whole list of them known with its status, is
+        # still refused in any other shape than a tuple of two str.
         class Pair(tuple):
             pass
 
         class Text(str):
             pass
+        self.assertEqual(encode_headers('200 OK', [('Content-Type', 'text/plain')]),
+                         (b'200 OK\0Content-Type\0text/plain', None))
+        with self.assertRaisesRegex(TypeError, 'unicode object'):
+            encode_headers(Text('200 OK'), [('Content-Type', 'text/plain')])
         for item in (['Content-Type', 'text/plain'], Pair(('Content-Type', 'text/plain'))):
             with self.assertRaisesRegex(TypeError, 'tuple values expected'):
                 encode_headers('200 OK', [item])
