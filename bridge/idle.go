@@ -183,13 +183,13 @@ func (c *conn) requestDone(r *request) {
 		c.spare = r.Params[:0]
 	}
 	r.Params = nil
-	if c.quietLocked() && !c.ka.closeIdle {
+	if c.idleLocked() {
 		c.ka.since = c.srv.clock()
 		c.rewaitLocked()
 	}
 	// A closing connection that Shutdown found with this handler still
 	// running (it wrote its end first) closes now, or drains first.
-	closeNow := c.ka.closeIdle && c.inProgress == 0 && c.handlers == 0 && c.lastEndedLocked()
+	closeNow := c.closingDoneLocked()
 	c.mu.Unlock()
 	if closeNow {
 		c.close()
@@ -213,6 +213,13 @@ func (c *conn) lastEndedLocked() bool {
 	return false
 }
 
+// closingDoneLocked reports whether a closing connection may close now:
+// no request in progress, no handler running, no STDIN to drain (else the
+// drain starts, lastEndedLocked).
+func (c *conn) closingDoneLocked() bool {
+	return c.ka.closeIdle && c.inProgress == 0 && c.handlers == 0 && c.lastEndedLocked()
+}
+
 // drained reports whether a draining connection has nothing left to discard.
 func (c *conn) drained() bool {
 	c.mu.Lock()
@@ -228,7 +235,7 @@ func (c *conn) drained() bool {
 func (c *conn) shutdown() {
 	c.mu.Lock()
 	c.ka.closeIdle = true
-	closeNow := c.inProgress == 0 && c.handlers == 0 && c.lastEndedLocked()
+	closeNow := c.closingDoneLocked()
 	c.mu.Unlock()
 	if closeNow {
 		c.close()
