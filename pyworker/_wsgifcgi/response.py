@@ -258,8 +258,7 @@ class Response:
 
     def end(self, outcome):
         req, held = self.req, self.held
-        if req.loan is not None or not req.eof:   # else repay has nothing to do
-            req.repay(True)
+        req.repay(True)
         if held is None:
             self.chan.send([HDR.pack(T_END, outcome, req.sid, 0)])
             return
