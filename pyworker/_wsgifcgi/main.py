@@ -76,6 +76,9 @@ class Worker:
         if cfg.get('stack_size'):
             threading.stack_size(int(cfg['stack_size']))
         self.inline = self.threads == 1
+        # How a request's frames reach it (see Request).
+        self.feeds = ((self.poll_inline, self.await_inline) if self.inline
+                      else (self.poll_shared, self.await_shared))
         self.pending = collections.deque()  # requests read, not started
         self.eof = False
         # Several threads (under cond): one at a time reads frames; active
@@ -119,6 +122,9 @@ class Worker:
         self.stop(True)
 
     def dispatch(self, typ, flags, sid, payload):
+        if typ == T_REQUEST:
+            self.accept(sid, payload, flags)
+            return
         reqs = self.requests
         if typ == T_BODY:
             req = reqs.get(sid)
@@ -128,8 +134,6 @@ class Worker:
             req = reqs.get(sid)
             if req is not None:
                 req.credit(U32.unpack(payload)[0])
-        elif typ == T_REQUEST:
-            self.accept(sid, payload, flags)
         elif typ == T_ABORT:
             req = reqs.get(sid)
             if req is not None:
@@ -230,16 +234,23 @@ class Worker:
                         cond.wait()   # another thread reads: it wakes us with work
                     continue
                 self.active += 1
-                self.moves += 1
-                if not self.standing:
-                    cond.notify()   # someone to stand by
-                cond.release()
                 try:
-                    self.run(req)
+                    while True:
+                        self.moves += 1
+                        if not self.standing:
+                            cond.notify()   # someone to stand by
+                        cond.release()
+                        try:
+                            self.run(req)
+                        finally:
+                            cond.acquire()
+                            self.moves += 1
+                        # Alone, it runs the next one read meanwhile at once.
+                        if not pending or self.active != 1:
+                            break
+                        req = pending.popleft()
                 finally:
-                    cond.acquire()
                     self.active -= 1
-                    self.moves += 1
 
     def stand_by(self):
         """Several threads, cond held: waits as a thread standing by (from
@@ -319,17 +330,11 @@ class Worker:
                 self.chan.frame(T_END, sid, flags=OUT_CLOSED)
                 return
             self.inflight += 1
-        if self.inline:
-            req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
-                          self.poll_inline, self.await_inline)
-            self.requests[sid] = req
-            self.pending.append(req)
-            return
-        req = Request(sid, blob, bool(flags & F_NOBODY), self.chan, self.cond,
-                      self.poll_shared, self.await_shared)
+        req = Request(sid, blob, flags & F_NOBODY, self.chan, self.cond, *self.feeds)
         self.requests[sid] = req
-        with self.cond:
-            self.pending.append(req)
+        # No lock: deque appends and pops are atomic, and every thread
+        # looks at pending again under cond before it waits.
+        self.pending.append(req)
 
     def stop(self, lost):
         with self.state:

@@ -12,6 +12,9 @@ from .frames import (BODY_WINDOW, F_EOF, F_ERR, F_STALLED, L_ERROR, MAX_DATA, SE
 U32 = frames.U32   # assigned, not imported: see frames.HDR
 
 
+NO_CHUNKS = ()
+
+
 class Aborted(OSError):
     """The client went away while the application was talking to it."""
 
@@ -19,9 +22,22 @@ class Aborted(OSError):
 class Request:
     """State one request shares between the reader thread and its runner."""
 
-    __slots__ = ('sid', 'blob', 'cond', 'chunks', 'off', 'eof', 'failed', 'unacked',
-                 'window', 'aborted', 'chan', 'poll', 'await_frames', 'waiter', 'loan',
-                 'closed')
+    # Until set on the instance (class attributes: a request without a
+    # body never sets most of them).
+    waiter = None
+    # The body as it came, a frame's bytes each (a deque from the first
+    # one): a read as large as a frame takes it whole, without a copy.
+    chunks = NO_CHUNKS
+    off = 0              # bytes of chunks[0] already read
+    failed = False
+    unacked = 0          # body consumed but not yet granted again
+    window = SEND_WINDOW
+    aborted = False
+    # The web server's connection, lent for the rest of the body (see
+    # lend.py); given back before the response begins or the request ends
+    # (closed: no loan is taken any more).
+    loan = None
+    closed = False
 
     def __init__(self, sid, blob, nobody, chan, cond, poll=None, await_frames=None):
         self.sid = sid
@@ -37,26 +53,14 @@ class Request:
         # request's runner sleeps on a lock of its own (waiter) so that its
         # frames wake it alone.
         self.cond = cond
-        self.waiter = None
-        # The body as it came, a frame's bytes each: a read as large as a
-        # frame takes it whole, without a copy.
-        self.chunks = collections.deque()
-        self.off = 0              # bytes of chunks[0] already read
         self.eof = nobody
-        self.failed = False
-        self.unacked = 0          # body consumed but not yet granted again
-        self.window = SEND_WINDOW
-        self.aborted = False
-        # The web server's connection, lent for the rest of the body (see
-        # lend.py); given back before the response begins or the request
-        # ends (closed: no loan is taken any more).
-        self.loan = None
-        self.closed = False
 
     # reader thread side
     def feed(self, data, flags):
         with self.cond:
             if data:
+                if self.chunks is NO_CHUNKS:
+                    self.chunks = collections.deque()
                 self.chunks.append(data)
             if flags & F_EOF:
                 self.eof = True
