@@ -99,3 +99,63 @@ func TestLogWriterBuffers(t *testing.T) {
 
 // syncBuffer is safe for the flush timer's goroutine.
 type syncBuffer = testlog.Buffer
+
+// blockingWriter holds its first write until release is closed.
+type blockingWriter struct {
+	syncBuffer
+	started chan struct{}
+	release chan struct{}
+	first   bool
+}
+
+func (b *blockingWriter) Write(p []byte) (int, error) {
+	if !b.first {
+		b.first = true
+		close(b.started)
+		<-b.release
+	}
+	return b.syncBuffer.Write(p)
+}
+
+// A write that blocks holds up the caller that started it, not the others;
+// a warning waits until it is out, after everything before it.
+func TestLogWriterBlockedWrite(t *testing.T) {
+	bw := &blockingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	lw := newLogWriter(bw)
+	log := newLogger(nil, lw, "json", "info")
+	big := strings.Repeat("x", logFlushSize)
+	go log.Info().Msg(big) // fills the buffer: this caller writes, and blocks
+	<-bw.started
+
+	infoDone := make(chan struct{})
+	go func() {
+		for i := 0; i < 100; i++ {
+			log.Info().Int("n", i).Msg("meanwhile")
+		}
+		log.Info().Msg(big) // full again: left to the write under way
+		close(infoDone)
+	}()
+	select {
+	case <-infoDone:
+	case <-time.After(5 * time.Second):
+		t.Fatal("info lines waited for a blocked write")
+	}
+
+	warnDone := make(chan struct{})
+	go func() {
+		log.Warn().Msg("warning")
+		close(warnDone)
+	}()
+	select {
+	case <-warnDone:
+		t.Fatal("a warning returned before it was written")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(bw.release)
+	<-warnDone
+	s := bw.String()
+	first, last, warn := strings.Index(s, big), strings.LastIndex(s, `"n":99`), strings.Index(s, `"warning"`)
+	if first < 0 || last < first || warn < last || strings.Count(s, big) != 2 {
+		t.Fatalf("lines out of order or lost: first %d, n=99 %d, warning %d, %d big lines", first, last, warn, strings.Count(s, big))
+	}
+}
