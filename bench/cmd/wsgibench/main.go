@@ -356,8 +356,23 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 				}
 				logf("  round %d %-7s %-12s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms%s", r, sc.key, ct.key, s.rps(), s.P50US/1000, s.P99US/1000, extra)
 			}
+			if a, b := liveKey(live, "wsgifcgi"), liveKey(live, "wsgifcgi-log"); sc.key == "hello" && a != nil && b != nil {
+				if err := runAtOnce(e, sc, c, a, b, o.duration, r, rep); err != nil {
+					logf("  round %d: %v", r, err)
+				}
+			}
 		}
 	}
+}
+
+// liveKey is the contender of cts with key, or nil.
+func liveKey(cts []*contender, key string) *contender {
+	for _, ct := range cts {
+		if ct.key == key {
+			return ct
+		}
+	}
+	return nil
 }
 
 func (ct *contender) runs(sc scenario) bool { return !ct.skip[sc.key] }

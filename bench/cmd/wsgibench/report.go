@@ -247,6 +247,8 @@ func (r *report) markdown() string {
 	w("Apache 2.4 event MPM + mod_wsgi daemon mode (`WSGIDaemonProcess processes/threads`) is hit directly; ")
 	w("the nginx ceiling answers `return 200` (and a static 1 MiB file). No access logs anywhere, but in the row ")
 	w("\"wsgifcgi, access-log = true\" (hello at 1×1 only, for the log's CPU cost; the log goes to a file). ")
+	w("The log's cost is also measured with both bridges loaded at once, after each round's hello runs, each by its own wrk (-t 1, half the connections): ")
+	w("a difference of a microsecond or two, which runs a minute apart bury under the machine's drift. ")
 	w("The design floor (`../shared/floor`, built from its directory) is wsgifcgi's design cut to the bone: a Go FastCGI responder ")
 	w("and one Python worker process over pipes. It runs one worker process with one thread whatever the capacity, and ")
 	w("its worker ignores request bodies, so it has no upload numbers. ")
@@ -360,10 +362,13 @@ func (r *report) targets(w func(string, ...any)) {
 		row("CPU per hello request at "+c+", bridge + worker, access log off ≤ 2× the floor's (its Go + Python processes)", ok, p.mid <= 2,
 			"%s; medians %.0f vs %.0f µs", ratioText(p, ok), med(ws, cpuOwn), med(fs, cpuOwn))
 	}
-	ws, ls := cpu("1×1", "wsgifcgi"), cpu("1×1", "wsgifcgi-log")
+	ws, ls := cpu("1×1", atOnceKey("wsgifcgi")), cpu("1×1", atOnceKey("wsgifcgi-log"))
 	p, ok = pair(ls, ws, cpuRound, func(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true })
+	ws1, ls1 := cpu("1×1", "wsgifcgi"), cpu("1×1", "wsgifcgi-log")
+	p1, _ := pair(ls1, ws1, cpuRound, func(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true })
 	row("the access log on adds ≤ 5 µs CPU per hello request (1×1, bridge + worker)", ok, p.mid <= 5,
-		"%+.1f µs (rounds %+.1f…%+.1f); medians %.1f vs %.1f µs", p.mid, p.lo, p.hi, med(ls, cpuOwn), med(ws, cpuOwn))
+		"%+.1f µs (rounds %+.1f…%+.1f), the two loaded at once; medians %.1f vs %.1f µs. Run one after the other: %+.1f µs (rounds %+.1f…%+.1f)",
+		p.mid, p.lo, p.hi, med(ls, cpuOwn), med(ws, cpuOwn), p1.mid, p1.lo, p1.hi)
 	p99 := func(s sample) float64 { return s.P99US / 1000 }
 	wp, up := r.res["1×1"]["wsgifcgi"]["hello"], r.res["1×1"]["uwsgi"]["hello"]
 	p, ok = pair(wp, up, sampleRound, quotient(p99))

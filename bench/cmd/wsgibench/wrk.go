@@ -79,7 +79,12 @@ func writeScripts(dir string) error {
 
 // runWrk runs wrk against url for d with c connections.
 func runWrk(dir string, sc scenario, url string, c int, d time.Duration) (sample, error) {
-	args := []string{"-t", "2", "-c", strconv.Itoa(c), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
+	return runWrkThreads(dir, sc, url, 2, c, d)
+}
+
+// runWrkThreads is runWrk with t load threads.
+func runWrkThreads(dir string, sc scenario, url string, t, c int, d time.Duration) (sample, error) {
+	args := []string{"-t", strconv.Itoa(t), "-c", strconv.Itoa(c), "-d", fmt.Sprintf("%ds", int(d.Seconds())),
 		"--timeout", "10s", "--latency", "-s", filepath.Join(dir, "wrk-"+sc.key+".lua"), url + sc.path}
 	out, err := exec.CommandContext(stopCtx, "wrk", args...).CombinedOutput()
 	if err != nil {
