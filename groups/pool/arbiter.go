@@ -47,6 +47,14 @@ type proc struct {
 	served   int    // requests handed to it (maximum-requests)
 	lost     int    // requests that failed with it (ErrWorkerLost): the in_flight of its end
 	out      Reason // why it takes no more requests; "": in service
+	// Packing (pack.go): when it last ended a request, the mean time
+	// between its ends (recent ones weigh most), its CPU time in clock
+	// ticks when read at cpuAt, and whether it was busy then.
+	lastEnd time.Time
+	gap     time.Duration
+	cpu     int64
+	cpuAt   time.Time
+	busy    bool
 
 	// The arbiter's alone.
 	state    state
@@ -343,7 +351,7 @@ func (a *arbiter) nextDeadline(now time.Time) time.Time {
 // spawn starts a process in slot i.
 func (a *arbiter) spawn(i int) {
 	p := a.p
-	pr := &proc{slot: i, stop: make(chan struct{})}
+	pr := &proc{slot: i, stop: make(chan struct{}), gap: packWait}
 	a.procs = append(a.procs, pr)
 	a.slots[i].due = time.Time{}
 	p.mu.Lock()

@@ -358,23 +358,29 @@ func (p *Pool) waitFailure() error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, p.failing)
 }
 
-// pickLocked returns the least busy process with a free thread, or else
-// the least busy one with room ahead of its threads. Nothing is sent ahead
-// while a process is starting (it will have free threads), nor with
-// queue-timeout or request-timeout set: a request waiting in a worker's
-// pipe cannot be taken back when its time in the queue is up, and its
-// wait would count as running time.
+// pickLocked returns the first process to pack a request into (pack.go);
+// or else the least busy process with a free thread, or else the least
+// busy one with room ahead of its threads. Nothing is sent ahead while a
+// process is starting (it will have free threads), nor with queue-timeout
+// or request-timeout set: a request waiting in a worker's pipe cannot be
+// taken back when its time in the queue is up, and its wait would count as
+// running time.
 func (p *Pool) pickLocked() *proc {
 	limit := p.spec.Worker.Threads
 	if p.starting == 0 && p.spec.QueueTimeout <= 0 && p.spec.RequestTimeout <= 0 {
 		limit += p.spec.Ahead
 	}
 	var best *proc
+	now := time.Now()
 	for _, pr := range p.serving {
 		// The worker's own count also holds requests whose client left but
 		// whose application has not stopped yet.
-		if max(pr.inflight, pr.w.InFlight()) >= limit {
+		n := max(pr.inflight, pr.w.InFlight())
+		if n >= limit {
 			continue
+		}
+		if pr.packable(n, now) {
+			return pr
 		}
 		if best == nil || pr.inflight < best.inflight {
 			best = pr
@@ -406,6 +412,7 @@ func (p *Pool) release(pr *proc, thread bool, leave Reason, lost bool) {
 	}
 	if thread {
 		pr.inflight--
+		pr.ended(time.Now())
 		if pr.out != "" && pr.inflight == 0 {
 			p.kickArbiter() // the arbiter stops or reaps it
 		}
