@@ -324,6 +324,7 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 	}
 	for r := 1; r <= o.rounds; r++ {
 		for _, sc := range scs {
+			settled := false
 			for i := range live {
 				// Every other round in reverse, so that no server always
 				// runs right after the same neighbour.
@@ -333,6 +334,16 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 				}
 				if !ct.runs(sc) {
 					continue
+				}
+				if !settled {
+					// The run before was another scenario (10 MiB uploads
+					// end a round): an unmeasured second of this one lets
+					// the machine settle, so that the first server measured
+					// does not pay for it (its p99 did, round after round).
+					settled = true
+					if _, err := runWrk(e.dir, sc, ct.url(), c.conns, time.Second); err != nil {
+						logf("  round %d %s: settling on %s: %v", r, sc.key, ct.key, err)
+					}
 				}
 				before := measureCPU(ct, e.nginx)
 				s, err := runWrk(e.dir, sc, ct.url(), c.conns, o.duration)
