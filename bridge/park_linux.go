@@ -66,6 +66,7 @@ type parked struct {
 	fd         int
 	seq        uint64
 	until      time.Duration // idle timeout, on the server's epoch
+	idleSince  time.Duration // idle since, on the epoch (Server.clock)
 	prev, next *parked
 }
 
@@ -104,11 +105,11 @@ func (p *poller) startLocked() error {
 	return nil
 }
 
-// park puts an idle connection's socket in the poller until it becomes
-// readable or until. On success the caller must close nc (the poller has
+// park puts a connection's socket, idle since then (on Server.clock), in
+// the poller until it becomes readable or its idle timeout. On success the caller must close nc (the poller has
 // its own descriptor of the socket). False when it cannot be (the server
 // stopped, no epoll), and then the caller keeps serving it.
-func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
+func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
 	rc := rawio.SyscallConn(nc)
 	if rc == nil {
 		return false
@@ -142,7 +143,7 @@ func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
 		p.warnLocked(seq, os.NewSyscallError(call, err), "cannot park idle connections; they keep their goroutine")
 		return false
 	}
-	pc := &parked{fd: fd, seq: seq, until: until.Sub(p.s.epoch)}
+	pc := &parked{fd: fd, seq: seq, until: p.s.idleEnd(since).Sub(p.s.epoch), idleSince: time.Duration(since)}
 	p.byID[seq] = pc
 	p.insertLocked(pc)
 	if p.head == pc {
@@ -237,6 +238,7 @@ func (p *poller) resume(pc *parked) {
 		return
 	}
 	if c := p.s.adopt(nc, pc.seq); c != nil {
+		c.ka.linger = nextLinger(time.Since(p.s.epoch) - pc.idleSince) // c runs nothing yet
 		c.read()
 	}
 }

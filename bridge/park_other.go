@@ -4,7 +4,6 @@ package bridge
 
 import (
 	"net"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +20,7 @@ func peekReady(fd uintptr) bool {
 // an idle connection keeps its reader goroutine and its record buffer.
 type poller struct{ s *Server }
 
-func (p *poller) park(nc net.Conn, seq uint64, until time.Time) bool {
+func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
 	return false
 }
 func (p *poller) closeOldest() bool { return false }

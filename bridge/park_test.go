@@ -283,3 +283,34 @@ func TestNotSocketIdle(t *testing.T) {
 	}
 	s.Close()
 }
+
+// A connection that comes back from the poller lingers twice as long as it
+// was idle (at least idleLinger): a front end that reuses it every few
+// hundred milliseconds does not have it parked and resumed per request.
+func TestResumedConnectionLingersLonger(t *testing.T) {
+	noLeaks(t)
+	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
+		io.WriteString(w, "ok")
+		return EndStatus{}
+	}))
+	path, _ := serveUnix(t, s)
+	c := dial(t, path)
+	waitParked(t, s, 1)
+	time.Sleep(300 * time.Millisecond) // idle 300 ms: the next linger is 600 ms
+	c.Write(requestBytes(1, true, []Param{{"SCRIPT_NAME", "/"}}, nil))
+	readResponse(t, c, 1)
+	time.Sleep(150 * time.Millisecond)
+	if n := parkedConns(s); n != 0 {
+		t.Fatalf("parked 150 ms after a request, after an idle 300 ms (%d parked)", n)
+	}
+	waitParked(t, s, 1) // within eventually's 2 s
+	// Used again at once: the linger goes back down.
+	c.Write(requestBytes(2, true, []Param{{"SCRIPT_NAME", "/"}}, nil))
+	readResponse(t, c, 2)
+	if got := nextLinger(time.Millisecond); got != idleLinger {
+		t.Errorf("nextLinger(1ms) = %v, want %v", got, idleLinger)
+	}
+	if got := nextLinger(time.Hour); got != maxLinger {
+		t.Errorf("nextLinger(1h) = %v, want %v", got, maxLinger)
+	}
+}
