@@ -31,17 +31,22 @@ import (
 const idleLinger = 5 * time.Millisecond
 
 // maxLinger bounds the linger of a connection that comes back from the
-// poller: it lingers twice as long as it was idle last time (at least
-// idleLinger), so that a connection the front end reuses every few
+// poller after a request: it lingers twice as long as it was idle (at
+// least idleLinger), so that a connection the front end reuses every few
 // hundred milliseconds (an upload at a time, a busy Django) keeps its
 // reader instead of paying a park and a resume per request (a dozen
 // system calls, a new net.Conn and goroutine: a quarter of the bridge's
-// CPU for 10 MiB uploads at 1×1), while one idle for good parks soon.
+// CPU for 10 MiB uploads at 1×1). One idle for longer than maxLinger/2,
+// or parked before its first request (a burst of new connections), lingers
+// idleLinger as before, so that idle connections cost no goroutines.
 const maxLinger = time.Second
 
 // nextLinger is the linger of a connection that was idle for idle.
 func nextLinger(idle time.Duration) time.Duration {
-	return min(max(2*idle, idleLinger), maxLinger)
+	if l := 2 * idle; l > idleLinger && l <= maxLinger {
+		return l
+	}
+	return idleLinger
 }
 
 // phase is what a connection's reader is doing.

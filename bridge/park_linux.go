@@ -66,7 +66,7 @@ type parked struct {
 	fd         int
 	seq        uint64
 	until      time.Duration // idle timeout, on the server's epoch
-	idleSince  time.Duration // idle since, on the epoch (Server.clock)
+	idleSince  time.Duration // idle since, on the epoch (Server.clock); 0: new
 	prev, next *parked
 }
 
@@ -105,8 +105,9 @@ func (p *poller) startLocked() error {
 	return nil
 }
 
-// park puts a connection's socket, idle since then (on Server.clock), in
-// the poller until it becomes readable or its idle timeout. On success the caller must close nc (the poller has
+// park puts a connection's socket, idle since then (on Server.clock; 0:
+// new, it never had a request), in the poller until it becomes readable
+// or its idle timeout. On success the caller must close nc (the poller has
 // its own descriptor of the socket). False when it cannot be (the server
 // stopped, no epoll), and then the caller keeps serving it.
 func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
@@ -143,7 +144,11 @@ func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
 		p.warnLocked(seq, os.NewSyscallError(call, err), "cannot park idle connections; they keep their goroutine")
 		return false
 	}
-	pc := &parked{fd: fd, seq: seq, until: p.s.idleEnd(since).Sub(p.s.epoch), idleSince: time.Duration(since)}
+	pc := &parked{fd: fd, seq: seq, idleSince: time.Duration(since)}
+	if since == 0 {
+		since = p.s.clock()
+	}
+	pc.until = p.s.idleEnd(since).Sub(p.s.epoch)
 	p.byID[seq] = pc
 	p.insertLocked(pc)
 	if p.head == pc {
@@ -238,7 +243,9 @@ func (p *poller) resume(pc *parked) {
 		return
 	}
 	if c := p.s.adopt(nc, pc.seq); c != nil {
-		c.ka.linger = nextLinger(time.Since(p.s.epoch) - pc.idleSince) // c runs nothing yet
+		if pc.idleSince > 0 { // c runs nothing yet
+			c.ka.linger = nextLinger(time.Since(p.s.epoch) - pc.idleSince)
+		}
 		c.read()
 	}
 }

@@ -284,9 +284,12 @@ func TestNotSocketIdle(t *testing.T) {
 	s.Close()
 }
 
-// A connection that comes back from the poller lingers twice as long as it
-// was idle (at least idleLinger): a front end that reuses it every few
+// A connection that comes back from the poller after a request lingers
+// twice as long as it was idle: a front end that reuses it every few
 // hundred milliseconds does not have it parked and resumed per request.
+// A new connection parked before its first request learns nothing (a
+// burst of connections must not keep goroutines), nor does one idle for
+// longer than maxLinger/2.
 func TestResumedConnectionLingersLonger(t *testing.T) {
 	noLeaks(t)
 	s, _ := testServer(t, HandlerFunc(func(w ResponseWriter, r *Request) EndStatus {
@@ -295,22 +298,28 @@ func TestResumedConnectionLingersLonger(t *testing.T) {
 	}))
 	path, _ := serveUnix(t, s)
 	c := dial(t, path)
-	waitParked(t, s, 1)
-	time.Sleep(300 * time.Millisecond) // idle 300 ms: the next linger is 600 ms
+	waitParked(t, s, 1)                // accepted with nothing to read
+	time.Sleep(300 * time.Millisecond) // new: this idle spell teaches nothing
 	c.Write(requestBytes(1, true, []Param{{"SCRIPT_NAME", "/"}}, nil))
 	readResponse(t, c, 1)
+	time.Sleep(150 * time.Millisecond)
+	if n := parkedConns(s); n != 1 {
+		t.Fatalf("a new connection still unparked 150 ms after its request (%d parked)", n)
+	}
+	time.Sleep(150 * time.Millisecond) // idle 300 ms after a request: the next linger is 600 ms
+	c.Write(requestBytes(2, true, []Param{{"SCRIPT_NAME", "/"}}, nil))
+	readResponse(t, c, 2)
 	time.Sleep(150 * time.Millisecond)
 	if n := parkedConns(s); n != 0 {
 		t.Fatalf("parked 150 ms after a request, after an idle 300 ms (%d parked)", n)
 	}
 	waitParked(t, s, 1) // within eventually's 2 s
-	// Used again at once: the linger goes back down.
-	c.Write(requestBytes(2, true, []Param{{"SCRIPT_NAME", "/"}}, nil))
-	readResponse(t, c, 2)
-	if got := nextLinger(time.Millisecond); got != idleLinger {
-		t.Errorf("nextLinger(1ms) = %v, want %v", got, idleLinger)
-	}
-	if got := nextLinger(time.Hour); got != maxLinger {
-		t.Errorf("nextLinger(1h) = %v, want %v", got, maxLinger)
+	for _, c := range []struct{ idle, want time.Duration }{
+		{time.Millisecond, idleLinger}, {300 * time.Millisecond, 600 * time.Millisecond},
+		{maxLinger / 2, maxLinger}, {maxLinger, idleLinger}, {time.Hour, idleLinger},
+	} {
+		if got := nextLinger(c.idle); got != c.want {
+			t.Errorf("nextLinger(%v) = %v, want %v", c.idle, got, c.want)
+		}
 	}
 }

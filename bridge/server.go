@@ -214,7 +214,7 @@ func (s *Server) accepted(nc net.Conn) {
 		// Errors leave the system's default, which works, only slower.
 		_ = uc.SetWriteBuffer(sendBuffer)
 	}
-	if !readableNow(nc) && s.poll.park(nc, seq, s.clock()) {
+	if !readableNow(nc) && s.poll.park(nc, seq, 0) {
 		nc.Close()
 		return
 	}
