@@ -254,7 +254,7 @@ func (r *report) markdown() string {
 	w("its worker ignores request bodies, so it has no upload numbers. ")
 	w("The real applications (`bench/apps/real.wsgi`: a Flask view rendering a Jinja template of 20 rows, a Django view ")
 	w("with an ORM query of 20 rows on sqlite, JSON) run at 2×4 in a separate start of the same servers, so hello world pays nothing for them. ")
-	w("wrk -t 2 -c %d (1×1) / -c %d (2×4), %s per run, after a warm-up; the runs are interleaved ", o.conns[0], o.conns[1], o.duration)
+	w("wrk -t 2 -c %d (1×1) / -c %d (2×4), %s per run, after a warm-up, and after an unmeasured second of the scenario before its first run in each round; the runs are interleaved ", o.conns[0], o.conns[1], o.duration)
 	w("(all servers for one scenario, then the next scenario, then the next round, the servers in reverse order every other round) for %d rounds. ", o.rounds)
 	w("Each cell is the median of the rounds; each ratio is the median of the rounds' ratios (both servers measured in the same round, a few minutes apart at most), ")
 	w("so that the machine's drift from one round to the next cancels out; the targets give the range of the rounds' ratios and the ratio of the medians beside it. ")
