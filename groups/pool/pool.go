@@ -371,7 +371,11 @@ func (p *Pool) pickLocked() *proc {
 		limit += p.spec.Ahead
 	}
 	var best *proc
-	now := time.Now()
+	var now time.Time
+	pack := p.spec.Processes > 1 // one process: nothing to choose between
+	if pack {
+		now = time.Now()
+	}
 	for _, pr := range p.serving {
 		// The worker's own count also holds requests whose client left but
 		// whose application has not stopped yet.
@@ -379,7 +383,7 @@ func (p *Pool) pickLocked() *proc {
 		if n >= limit {
 			continue
 		}
-		if pr.packable(n, now) {
+		if pack && pr.packable(n, now) {
 			return pr
 		}
 		if best == nil || pr.inflight < best.inflight {
@@ -412,7 +416,9 @@ func (p *Pool) release(pr *proc, thread bool, leave Reason, lost bool) {
 	}
 	if thread {
 		pr.inflight--
-		pr.ended(time.Now())
+		if p.spec.Processes > 1 {
+			pr.ended(time.Now())
+		}
 		if pr.out != "" && pr.inflight == 0 {
 			p.kickArbiter() // the arbiter stops or reaps it
 		}
