@@ -53,6 +53,9 @@ func sampleRound(s sample) int   { return s.Round }
 func cpuRound(s cpuSample) int   { return s.round }
 func cpuOwn(s cpuSample) float64 { return s.main + s.children }
 
+// cpuDiff is a pair's value as x's CPU per request less y's.
+func cpuDiff(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true }
+
 // ratioText writes a paired ratio with the range of its rounds.
 func ratioText(p paired, ok bool) string {
 	if !ok {

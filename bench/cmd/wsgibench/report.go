@@ -363,9 +363,9 @@ func (r *report) targets(w func(string, ...any)) {
 			"%s; medians %.0f vs %.0f µs", ratioText(p, ok), med(ws, cpuOwn), med(fs, cpuOwn))
 	}
 	ws, ls := cpu("1×1", atOnceKey("wsgifcgi")), cpu("1×1", atOnceKey("wsgifcgi-log"))
-	p, ok = pair(ls, ws, cpuRound, func(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true })
+	p, ok = pair(ls, ws, cpuRound, cpuDiff)
 	ws1, ls1 := cpu("1×1", "wsgifcgi"), cpu("1×1", "wsgifcgi-log")
-	p1, _ := pair(ls1, ws1, cpuRound, func(x, y cpuSample) (float64, bool) { return cpuOwn(x) - cpuOwn(y), true })
+	p1, _ := pair(ls1, ws1, cpuRound, cpuDiff)
 	row("the access log on adds ≤ 5 µs CPU per hello request (1×1, bridge + worker)", ok, p.mid <= 5,
 		"%+.1f µs (rounds %+.1f…%+.1f), the two loaded at once; medians %.1f vs %.1f µs. Run one after the other: %+.1f µs (rounds %+.1f…%+.1f)",
 		p.mid, p.lo, p.hi, med(ls, cpuOwn), med(ws, cpuOwn), p1.mid, p1.lo, p1.hi)
