@@ -110,7 +110,7 @@ func perRequest(before, after cpuTimes, requests int64) cpuSample {
 // clockTicks is USER_HZ, 100 on every Linux this runs on.
 const clockTicks = 100
 
-// cpuRecords keeps the CPU samples of the hello runs.
+// cpuRecords keeps the CPU samples of one scenario's runs.
 type cpuRecords map[string][]cpuSample // capacity|contender
 
 func (r cpuRecords) add(c capacity, key string, s cpuSample) {
@@ -131,7 +131,7 @@ func (r cpuRecords) median(c capacity, key string) (cpuSample, bool) {
 	}, true
 }
 
-// markdown renders the "where the time goes" section.
+// markdown renders the "where the time goes" section of the hello runs.
 func (r cpuRecords) markdown(order []string, names map[string]string, caps []capacity) string {
 	var b strings.Builder
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -142,8 +142,30 @@ func (r cpuRecords) markdown(order []string, names map[string]string, caps []cap
 	w("and nginx's processes where the contender sits behind nginx. wrk's own time is not counted. ")
 	w("With 2 cores the machine can spend at most 2,000,000 µs per second in all, so the sum bounds the request rate. ")
 	w("Profiles taken while tuning (bench/README.md) say what the bridge's and the worker's time is made of.\n\n")
+	r.tables(w, order, names, caps, "µs/req", 1)
+	return b.String()
+}
+
+// uploadMarkdown renders the same for the 10 MiB uploads, in ms.
+func (r cpuRecords) uploadMarkdown(order []string, names map[string]string, caps []capacity) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## Where the time goes (10 MiB uploads)\n\n")
+	w("CPU time per 10 MiB upload, read as for hello (median of the rounds). nginx receives each body from wrk, ")
+	w("writes it to a temporary file and sends it on from there, 8 KiB at a time: most of the machine's time per upload ")
+	w("is nginx's, whoever sits behind it.\n\n")
+	r.tables(w, order, names, caps, "ms/upload", 1e-3)
+	return b.String()
+}
+
+// tables writes one table per capacity, the samples scaled by scale.
+func (r cpuRecords) tables(w func(string, ...any), order []string, names map[string]string, caps []capacity, unit string, scale float64) {
+	f := "%.0f"
+	if scale < 1 {
+		f = "%.1f"
+	}
 	for _, c := range caps {
-		w("| %s | main process µs/req | below it µs/req | nginx µs/req | total µs/req |\n|---|--:|--:|--:|--:|\n", c)
+		w("| %s | main process %s | below it %s | nginx %s | total %s |\n|---|--:|--:|--:|--:|\n", c, unit, unit, unit, unit)
 		for _, key := range order {
 			s, ok := r.median(c, key)
 			if !ok {
@@ -151,11 +173,10 @@ func (r cpuRecords) markdown(order []string, names map[string]string, caps []cap
 			}
 			ng := "n/a"
 			if s.nginx > 0 {
-				ng = fmt.Sprintf("%.0f", s.nginx)
+				ng = fmt.Sprintf(f, s.nginx*scale)
 			}
-			w("| %s | %.0f | %.0f | %s | %.0f |\n", names[key], s.main, s.children, ng, s.main+s.children+s.nginx)
+			w("| %s | "+f+" | "+f+" | %s | "+f+" |\n", names[key], s.main*scale, s.children*scale, ng, (s.main+s.children+s.nginx)*scale)
 		}
 		w("\n")
 	}
-	return b.String()
 }

@@ -142,7 +142,7 @@ func runMain() int {
 		}
 	}()
 
-	rep := &report{opts: o, started: time.Now(), res: results{}, cpu: cpuRecords{}}
+	rep := &report{opts: o, started: time.Now(), res: results{}, cpu: cpuRecords{}, uploadCPU: cpuRecords{}}
 	rep.collectInfo(e)
 	// hello at 1×1 and 2×4, then the real apps at 2×4.
 	c11 := capacity{procs: 1, threads: 1, conns: o.conns[0]}
@@ -352,10 +352,13 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 					continue
 				}
 				s.Round = r
-				if sc.key == "hello" {
-					cs := perRequest(before, measureCPU(ct, e.nginx), s.Requests)
-					cs.round = r
+				cs := perRequest(before, measureCPU(ct, e.nginx), s.Requests)
+				cs.round = r
+				switch sc.key {
+				case "hello":
 					rep.cpu.add(c, ct.key, cs)
+				case "upload":
+					rep.uploadCPU.add(c, ct.key, cs)
 				}
 				rep.add(c, ct, sc, s)
 				extra := ""
@@ -365,7 +368,8 @@ func runCapacity(e *env, o *options, c capacity, app string, rep *report) {
 				if n := s.errors(); n > 0 {
 					extra += fmt.Sprintf("  errors %d", n)
 				}
-				logf("  round %d %-7s %-12s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms%s", r, sc.key, ct.key, s.rps(), s.P50US/1000, s.P99US/1000, extra)
+				logf("  round %d %-7s %-12s %9.0f req/s  p50 %6.2f ms  p99 %7.2f ms%s  CPU µs/req %.0f+%.0f, nginx %.0f",
+					r, sc.key, ct.key, s.rps(), s.P50US/1000, s.P99US/1000, extra, cs.main, cs.children, cs.nginx)
 			}
 			if a, b := liveKey(live, "wsgifcgi"), liveKey(live, "wsgifcgi-log"); sc.key == "hello" && a != nil && b != nil {
 				if err := runAtOnce(e, sc, c, a, b, o.duration, r, rep); err != nil {

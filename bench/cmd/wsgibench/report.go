@@ -23,6 +23,7 @@ type report struct {
 	notes             []string
 	mem               *memResults
 	cpu               cpuRecords // CPU per hello request
+	uploadCPU         cpuRecords // CPU per 10 MiB upload
 }
 
 func (r *report) cell(c capacity, key string) map[string][]sample {
@@ -276,6 +277,10 @@ func (r *report) markdown() string {
 	if len(r.cpu) > 0 {
 		caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
 		w("\n%s", r.cpu.markdown(r.order, r.names, caps))
+	}
+	if len(r.uploadCPU) > 0 {
+		caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
+		w("\n%s", r.uploadCPU.uploadMarkdown(r.order, r.names, caps))
 	}
 
 	if m := r.mem; m != nil {
