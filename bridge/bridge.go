@@ -6,7 +6,6 @@ package bridge
 import (
 	"context"
 	"io"
-	"net"
 )
 
 // Roles of FCGI_BEGIN_REQUEST.
@@ -38,9 +37,8 @@ type Request struct {
 	Params   []Param
 	// Stdin streams FCGI_STDIN as it arrives; io.EOF after the empty record.
 	// After an abort or a lost connection Read returns ErrAborted.
-	Stdin      io.Reader
-	RemoteAddr net.Addr // the web server's address (the connection's peer)
-	ctx        context.Context
+	Stdin io.Reader
+	ctx   context.Context
 }
 
 // Context is cancelled on FCGI_ABORT_REQUEST, on loss of the connection

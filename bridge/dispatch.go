@@ -78,7 +78,7 @@ func (c *conn) begin(id, role uint16, keep bool) bool {
 		return keep || !idle
 	}
 	r := &request{c: c}
-	r.ID, r.Role, r.KeepConn, r.RemoteAddr = id, role, keep, c.nc.RemoteAddr()
+	r.ID, r.Role, r.KeepConn = id, role, keep
 	r.ctx, r.cancel = context.WithCancel(c.ctx)
 	r.scan.maxBytes, r.scan.maxCount = int64(s.maxParamsBytes()), s.maxParams()
 	r.paramsDeadline = time.Now().Add(s.readTimeout())

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -146,7 +145,7 @@ func (c *conn) lend(r *request) bool {
 	}
 	fd := -1
 	var err error
-	if cerr := rc.Control(func(sfd uintptr) { fd, err = unix.FcntlInt(sfd, unix.F_DUPFD_CLOEXEC, 0) }); cerr != nil || err != nil {
+	if cerr := rc.Control(func(sfd uintptr) { fd, err = rawio.Dup(int(sfd)) }); cerr != nil || err != nil {
 		return true // not lent; read on
 	}
 	// The prefix is every byte read and not parsed: the buffer's, and what
@@ -180,10 +179,10 @@ func (c *conn) lend(r *request) bool {
 	c.mu.Unlock()
 	if closed {
 		_ = unix.Shutdown(fd, unix.SHUT_RDWR) // the borrower's reads end too
-		unix.Close(fd)
+		rawio.Close(fd)
 		return false
 	}
-	unix.Close(fd)
+	rawio.Close(fd)
 	if !ok {
 		c.log.Warn().Uint16("id", r.ID).Msg("lent connection not given back in a known state; closing it once the request is answered")
 		c.answerBlind()
@@ -241,18 +240,11 @@ func (c *conn) answerBlind() {
 
 // fileConn makes a net.Conn of a duplicate of fd (which stays open).
 func fileConn(fd int) (net.Conn, error) {
-	dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	dup, err := rawio.Dup(fd)
 	if err != nil {
-		return nil, os.NewSyscallError("fcntl", err)
+		return nil, err
 	}
-	// Blocking for os.NewFile, so that it is not put in Go's poller only to
-	// be closed; FileConn's duplicate is made non-blocking again (the flag
-	// is the socket's, shared).
-	_ = unix.SetNonblock(dup, false)
-	f := os.NewFile(uintptr(dup), "")
-	nc, err := net.FileConn(f)
-	f.Close()
-	return nc, err
+	return rawio.FileConn(dup)
 }
 
 // leftover is what a borrower gave back and the reader has not read yet.

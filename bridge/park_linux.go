@@ -32,9 +32,9 @@ func peekReady(fd uintptr) bool {
 // per-socket state too (the netFD and its addresses, the runtime's
 // pollDesc with its two deadline timers, the writev vector: about 700
 // bytes), so that what stays is the kernel's socket, one descriptor and a
-// 48-byte record. Resuming makes a new net.Conn of the descriptor
-// (net.FileConn). This costs a dozen system calls per park and resume,
-// which a connection pays only after idleLinger without a request.
+// 48-byte record. Resuming serves the descriptor itself again
+// (rawio.FileConn). This costs about eight system calls per park and
+// resume, which a connection pays only after idleLinger without a request.
 //
 // The parked descriptor is in an epoll set of our own with EPOLLONESHOT
 // (level-triggered, so data that came before the registration reports,
@@ -120,10 +120,9 @@ func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
 	if p.closed || p.startLocked() != nil {
 		return false
 	}
-	fd, call, err := -1, "", error(nil)
+	fd, err := -1, error(nil)
 	if cerr := rc.Control(func(sfd uintptr) {
-		fd, err = unix.FcntlInt(sfd, unix.F_DUPFD_CLOEXEC, 0)
-		call = "fcntl"
+		fd, err = rawio.Dup(int(sfd))
 	}); cerr != nil {
 		return false // closed meanwhile
 	}
@@ -133,15 +132,14 @@ func (p *poller) park(nc net.Conn, seq uint64, since int64) bool {
 			Fd:     int32(uint32(seq)),
 			Pad:    int32(uint32(seq >> 32)),
 		}
-		if err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
-			unix.Close(fd)
-			call = "epoll_ctl"
+		if err = rawio.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+			rawio.Close(fd)
 		}
 	}
 	if err != nil {
 		// EMFILE at the open-file limit, say. The connection is served as
 		// before meanwhile.
-		p.warnLocked(seq, os.NewSyscallError(call, err), "cannot park idle connections; they keep their goroutine")
+		p.warnLocked(seq, err, "cannot park idle connections; they keep their goroutine")
 		return false
 	}
 	pc := &parked{fd: fd, seq: seq, idleSince: time.Duration(since)}
@@ -221,21 +219,15 @@ func (p *poller) armLocked() {
 // registration goes with the last descriptor of the socket, which this is.
 func (p *poller) closeParked(pc *parked, why string) {
 	connLog{&p.s.Log, pc.seq}.Debug().Msg(why)
-	unix.Close(pc.fd)
+	rawio.Close(pc.fd)
 	p.s.connEnded()
 }
 
 // resume serves a connection that left the poller readable: a net.Conn
 // is made of its descriptor, and a new reader reads it.
 func (p *poller) resume(pc *parked) {
-	// The descriptor is blocking for os.NewFile, so that it is not put in
-	// Go's poller only to be closed; FileConn's own duplicate is made
-	// non-blocking again (the flag is the socket's, shared).
-	_ = unix.SetNonblock(pc.fd, false)
-	f := os.NewFile(uintptr(pc.fd), "")
-	nc, err := net.FileConn(f)
-	f.Close()
-	if err != nil { // EMFILE, say: FileConn needs a descriptor more
+	nc, err := rawio.FileConn(pc.fd)
+	if err != nil {
 		p.mu.Lock()
 		p.warnLocked(pc.seq, err, "cannot resume idle connections; closed")
 		p.mu.Unlock()
@@ -323,7 +315,7 @@ func (p *poller) wake(events []unix.EpollEvent) {
 			// Out of our set before the descriptor is closed: the
 			// socket lives on in the new net.Conn's descriptor, and
 			// with it a registration left behind.
-			_ = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, pc.fd, nil)
+			_ = rawio.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, pc.fd, nil)
 			ready = append(ready, pc)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/wsgifcgi/wsgifcgi/internal/rawio"
 )
 
 // Lending. A large request body crosses the bridge twice (read from the web
@@ -146,7 +148,7 @@ func (w *Worker) passConn(id uint32, fd int) error {
 	var msg [4]byte
 	binary.BigEndian.PutUint32(msg[:], id)
 	err = sc.Control(func(sock uintptr) {
-		sendErr = unix.Sendmsg(int(sock), msg[:], unix.UnixRights(fd), nil, unix.MSG_DONTWAIT)
+		sendErr = rawio.SendFD(int(sock), msg[:], fd)
 	})
 	if err != nil {
 		return err

@@ -48,8 +48,8 @@ func rawConnOf(x any) syscall.RawConn {
 		return nil
 	}
 	switch x.(type) {
-	case *net.UnixConn, *net.TCPConn:
-		return rc // package net's sockets always are
+	case *net.UnixConn, *net.TCPConn, *sockFile:
+		return rc // package net's sockets and FileConn's always are
 	}
 	nonblock := false
 	if err := rc.Control(func(fd uintptr) {

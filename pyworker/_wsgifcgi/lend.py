@@ -30,10 +30,12 @@ class Loan:
     after it go back to the bridge (payload).
 
     The socket is blocking while lent, with reads that give up after
-    SLICE: a read may then wait for all the bytes it asks (MSG_WAITALL)
-    instead of waking at each write of the web server (16 KiB for nginx),
-    and it asks no more than the body still owes, so it never waits for
-    bytes that will not come (see _fill)."""
+    SLICE: a read may then wait for all the bytes it asks (MSG_WAITALL),
+    one system call and one return to Python for many writes of the web
+    server (nginx sends a buffered body 8 KiB at a time; the kernel
+    still wakes the reader at each), and it asks no more than
+    the body still owes, so it never waits for bytes that will not come
+    (see _fill)."""
 
     __slots__ = ('fd', 'sock', 'rid', 'idle', 'buf', 'view', 'start', 'end', 'left', 'pad',
                  'taken', 'over', 'stalled')
