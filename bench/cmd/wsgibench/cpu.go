@@ -131,39 +131,39 @@ func (r cpuRecords) median(c capacity, key string) (cpuSample, bool) {
 	}, true
 }
 
-// markdown renders the "where the time goes" section of the hello runs.
-func (r cpuRecords) markdown(order []string, names map[string]string, caps []capacity) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	w("## Where the time goes (hello)\n\n")
-	w("CPU time per hello request, read from `/proc/PID/stat` before and after each run (median of the rounds): ")
-	w("the contender's main process (wsgifcgi: the Go bridge; uWSGI: the master; Apache: the parent; gunicorn: the arbiter), ")
-	w("everything below it (wsgifcgi, uWSGI, gunicorn: the Python workers; Apache: its MPM children and the mod_wsgi daemons), ")
-	w("and nginx's processes where the contender sits behind nginx. wrk's own time is not counted. ")
-	w("With 2 cores the machine can spend at most 2,000,000 µs per second in all, so the sum bounds the request rate. ")
-	w("Profiles taken while tuning (bench/README.md) say what the bridge's and the worker's time is made of.\n\n")
-	r.tables(w, order, names, caps, "µs/req", 1)
-	return b.String()
+// cpuSection is how one scenario's CPU samples are reported.
+type cpuSection struct {
+	title, intro, unit string
+	scale              float64 // from µs per request to unit
+	num                string  // the format of a number
 }
 
-// uploadMarkdown renders the same for the 10 MiB uploads, in ms.
-func (r cpuRecords) uploadMarkdown(order []string, names map[string]string, caps []capacity) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
-	w("## Where the time goes (10 MiB uploads)\n\n")
-	w("CPU time per 10 MiB upload, read as for hello (median of the rounds). nginx receives each body from wrk, ")
-	w("writes it to a temporary file and sends it on from there, 8 KiB at a time: most of the machine's time per upload ")
-	w("is nginx's, whoever sits behind it.\n\n")
-	r.tables(w, order, names, caps, "ms/upload", 1e-3)
-	return b.String()
-}
-
-// tables writes one table per capacity, the samples scaled by scale.
-func (r cpuRecords) tables(w func(string, ...any), order []string, names map[string]string, caps []capacity, unit string, scale float64) {
-	f := "%.0f"
-	if scale < 1 {
-		f = "%.1f"
+var (
+	helloCPUSection = cpuSection{
+		title: "Where the time goes (hello)",
+		intro: "CPU time per hello request, read from `/proc/PID/stat` before and after each run (median of the rounds): " +
+			"the contender's main process (wsgifcgi: the Go bridge; uWSGI: the master; Apache: the parent; gunicorn: the arbiter), " +
+			"everything below it (wsgifcgi, uWSGI, gunicorn: the Python workers; Apache: its MPM children and the mod_wsgi daemons), " +
+			"and nginx's processes where the contender sits behind nginx. wrk's own time is not counted. " +
+			"With 2 cores the machine can spend at most 2,000,000 µs per second in all, so the sum bounds the request rate. " +
+			"Profiles taken while tuning (bench/README.md) say what the bridge's and the worker's time is made of.",
+		unit: "µs/req", scale: 1, num: "%.0f",
 	}
+	uploadCPUSection = cpuSection{
+		title: "Where the time goes (10 MiB uploads)",
+		intro: "CPU time per 10 MiB upload, read as for hello (median of the rounds). nginx receives each body from wrk, " +
+			"writes it to a temporary file and sends it on from there, 8 KiB at a time: most of the machine's time per upload " +
+			"is nginx's, whoever sits behind it.",
+		unit: "ms/upload", scale: 1e-3, num: "%.1f",
+	}
+)
+
+// markdown renders the samples as section sec: one table per capacity.
+func (r cpuRecords) markdown(sec cpuSection, order []string, names map[string]string, caps []capacity) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("## %s\n\n%s\n\n", sec.title, sec.intro)
+	f, unit, scale := sec.num, sec.unit, sec.scale
 	for _, c := range caps {
 		w("| %s | main process %s | below it %s | nginx %s | total %s |\n|---|--:|--:|--:|--:|\n", c, unit, unit, unit, unit)
 		for _, key := range order {
@@ -179,4 +179,5 @@ func (r cpuRecords) tables(w func(string, ...any), order []string, names map[str
 		}
 		w("\n")
 	}
+	return b.String()
 }

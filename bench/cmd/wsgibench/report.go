@@ -274,13 +274,12 @@ func (r *report) markdown() string {
 		}
 	}
 
+	caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
 	if len(r.cpu) > 0 {
-		caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
-		w("\n%s", r.cpu.markdown(r.order, r.names, caps))
+		w("\n%s", r.cpu.markdown(helloCPUSection, r.order, r.names, caps))
 	}
 	if len(r.uploadCPU) > 0 {
-		caps := []capacity{{procs: 1, threads: 1}, {procs: 2, threads: 4}}
-		w("\n%s", r.uploadCPU.uploadMarkdown(r.order, r.names, caps))
+		w("\n%s", r.uploadCPU.markdown(uploadCPUSection, r.order, r.names, caps))
 	}
 
 	if m := r.mem; m != nil {
